@@ -1,0 +1,50 @@
+# Stratus: `make run` brings up the local cloud; `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+STATE := .stratus
+BIN := $(VENV)/bin
+export KUBECONFIG := $(CURDIR)/$(STATE)/kubeconfig
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: run test venv binaries cluster-up cluster-down crds install lint unit integration clean
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml requirements-dev.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.lock
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+binaries:
+	devcluster/build.sh
+
+cluster-up: venv binaries
+	$(BIN)/python -m devcluster up --state $(STATE)
+
+cluster-down: venv
+	$(BIN)/python -m devcluster down --state $(STATE)
+
+crds: venv
+	$(BIN)/stratus crds
+
+install: cluster-up
+	$(BIN)/python -m devcluster install --state $(STATE)
+
+run: install
+	hack/run.sh
+
+lint: venv
+	$(BIN)/ruff check operator tests devcluster
+	$(BIN)/ruff format --check operator tests devcluster
+	$(BIN)/mypy
+
+unit: venv
+	$(BIN)/pytest tests/unit
+
+test: venv binaries
+	$(BIN)/pytest
+
+clean: cluster-down
+	rm -rf $(VENV)

@@ -1,0 +1,307 @@
+"""Start and stop the local control plane as background processes under one state directory."""
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from devcluster import pki
+from devcluster.components import HERE, binary, thirdparty_crds
+
+MINIO_USER = "stratus-admin"
+MINIO_PASSWORD = "stratus-local-secret"  # a throwaway credential of a loopback-only test server
+
+
+@dataclass(frozen=True)
+class State:
+    """Everything one local cluster keeps: certificates, data, logs, pids, kubeconfig."""
+
+    root: Path
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.root / "kubeconfig"
+
+    @property
+    def pki(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def run(self) -> Path:
+        return self.root / "run"
+
+    def endpoints(self) -> dict[str, str]:
+        path = self.run / "endpoints.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _start(state: State, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+    """Start one component detached, so it outlives the command that started it."""
+    log = (state.logs / f"{name}.log").open("ab")
+    process = subprocess.Popen(
+        argv,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, **(env or {})},
+    )
+    (state.run / f"{name}.pid").write_text(str(process.pid))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def running(state: State) -> dict[str, int]:
+    """The components whose processes are alive, by name."""
+    alive = {}
+    for pidfile in sorted(state.run.glob("*.pid")) if state.run.exists() else []:
+        pid = int(pidfile.read_text())
+        if _alive(pid):
+            alive[pidfile.stem] = pid
+    return alive
+
+
+def kubectl(state: State, *args: str, check: bool = True, stdin: str | None = None) -> str:
+    result = subprocess.run(
+        [str(binary("kubectl")), f"--kubeconfig={state.kubeconfig}", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
+    return result.stdout
+
+
+def _wait_until(what: str, ready: "callable[[], bool]", state: State, timeout: float = 120) -> None:  # type: ignore[valid-type]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        time.sleep(0.5)
+    logs = "\n".join(f"  {p}" for p in sorted(state.logs.glob("*.log")))
+    raise RuntimeError(f"{what} did not become ready in {timeout:.0f}s; logs:\n{logs}")
+
+
+def _api_ready(state: State) -> bool:
+    return kubectl(state, "get", "--raw=/readyz", check=False).strip() == "ok"
+
+
+def up(state: State) -> None:
+    """Start every component, install cluster-level objects, wait until nodes are Ready."""
+    if running(state):
+        if _api_ready(state):
+            print(f"local cluster already running; kubeconfig: {state.kubeconfig}")
+            return
+        down(state)
+    for directory in (state.logs, state.run):
+        directory.mkdir(parents=True, exist_ok=True)
+    pki.ensure_pki(state.pki)
+    ports = {
+        name: free_port()
+        for name in ("etcd", "etcd-peer", "apiserver", "minio", "minio-console", "kwok")
+    }
+    server = f"https://127.0.0.1:{ports['apiserver']}"
+    for client in pki.CLIENTS:
+        (state.pki / f"{client}.kubeconfig").write_text(pki.kubeconfig(state.pki, server, client))
+    shutil.copy(state.pki / "admin.kubeconfig", state.kubeconfig)
+    (state.run / "endpoints.json").write_text(
+        json.dumps({"apiserver": server, "minio": f"http://127.0.0.1:{ports['minio']}"})
+    )
+
+    _start_control_plane(state, ports)
+    _wait_until("kube-apiserver", lambda: _api_ready(state), state)
+    _start(
+        state,
+        "kube-controller-manager",
+        [
+            str(binary("kube-controller-manager")),
+            f"--kubeconfig={state.pki / 'controller-manager.kubeconfig'}",
+            f"--service-account-private-key-file={state.pki / 'sa.key'}",
+            f"--root-ca-file={state.pki / 'ca.crt'}",
+            "--use-service-account-credentials=true",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            "--secure-port=0",
+            "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller",
+            "--concurrent-gc-syncs=5",
+            "--v=1",
+        ],
+    )
+    _start(
+        state,
+        "kube-scheduler",
+        [
+            str(binary("kube-scheduler")),
+            f"--kubeconfig={state.pki / 'scheduler.kubeconfig'}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            "--secure-port=0",
+            "--v=1",
+        ],
+    )
+    _start(
+        state,
+        "kwok",
+        [
+            str(binary("kwok")),
+            f"--kubeconfig={state.kubeconfig}",
+            "--manage-all-nodes=false",
+            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+            "--manage-nodes-with-label-selector=",
+            f"--server-address=127.0.0.1:{ports['kwok']}",
+            "--node-lease-duration-seconds=40",
+        ],
+    )
+    minio_data = state.root / "minio"
+    minio_data.mkdir(exist_ok=True)
+    _start(
+        state,
+        "minio",
+        [
+            str(binary("minio")),
+            "server",
+            str(minio_data),
+            f"--address=127.0.0.1:{ports['minio']}",
+            f"--console-address=127.0.0.1:{ports['minio-console']}",
+        ],
+        env={
+            "MINIO_ROOT_USER": MINIO_USER,
+            "MINIO_ROOT_PASSWORD": MINIO_PASSWORD,
+            "MINIO_BROWSER": "off",
+        },
+    )
+
+    _bootstrap(state)
+    _start(
+        state,
+        "simulator",
+        [
+            sys.executable,
+            "-m",
+            "devcluster.simulator",
+            f"--kubeconfig={state.kubeconfig}",
+        ],
+        env={"PYTHONPATH": str(HERE.parent)},
+    )
+    kubectl(state, "wait", "--for=condition=Ready", "node", "--all", "--timeout=120s")
+    print(f"local cluster is up; kubeconfig: {state.kubeconfig}")
+
+
+def _start_control_plane(state: State, ports: dict[str, int]) -> None:
+    etcd_data = state.root / "etcd"
+    _start(
+        state,
+        "etcd",
+        [
+            str(binary("etcd")),
+            f"--data-dir={etcd_data}",
+            "--name=local",
+            f"--listen-client-urls=http://127.0.0.1:{ports['etcd']}",
+            f"--advertise-client-urls=http://127.0.0.1:{ports['etcd']}",
+            f"--listen-peer-urls=http://127.0.0.1:{ports['etcd-peer']}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{ports['etcd-peer']}",
+            f"--initial-cluster=local=http://127.0.0.1:{ports['etcd-peer']}",
+            "--unsafe-no-fsync",
+            "--log-level=warn",
+        ],
+    )
+    p = state.pki
+    _start(
+        state,
+        "kube-apiserver",
+        [
+            str(binary("kube-apiserver")),
+            f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={ports['apiserver']}",
+            f"--tls-cert-file={p / 'apiserver.crt'}",
+            f"--tls-private-key-file={p / 'apiserver.key'}",
+            f"--client-ca-file={p / 'ca.crt'}",
+            f"--service-account-key-file={p / 'sa.pub'}",
+            f"--service-account-signing-key-file={p / 'sa.key'}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            "--service-cluster-ip-range=10.96.0.0/16",
+            "--authorization-mode=RBAC",
+            "--allow-privileged=true",
+            "--enable-priority-and-fairness=false",
+            "--v=1",
+        ],
+    )
+
+
+def _bootstrap(state: State) -> None:
+    """Cluster-level objects a real Stratus cluster would have: upstream CRDs, nodes, classes."""
+    kubectl(
+        state, "apply", "--server-side", "--field-manager=devcluster", "-f", str(thirdparty_crds())
+    )
+    kubectl(state, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    kubectl(
+        state,
+        "apply",
+        "--server-side",
+        "--field-manager=devcluster",
+        "-f",
+        str(HERE / "cluster-objects.yaml"),
+    )
+
+
+def down(state: State) -> None:
+    """Stop every component and remove the cluster's data; nothing is left running."""
+    alive = running(state)
+    for pid in alive.values():
+        _signal_group(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while any(_alive(pid) for pid in alive.values()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in alive.values():
+        _signal_group(pid, signal.SIGKILL)
+    if state.root.exists():
+        shutil.rmtree(state.root)
+    print("local cluster stopped")
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, sig)
+
+
+def install(state: State) -> None:
+    """Install Stratus's CRDs and tenant roles, as the Helm chart does in a real cluster."""
+    root = HERE.parent
+    kubectl(
+        state,
+        "apply",
+        "--server-side",
+        "--field-manager=devcluster",
+        "-f",
+        str(root / "crds"),
+        "-f",
+        str(root / "charts" / "stratus" / "files" / "tenant-roles.yaml"),
+    )
+    kubectl(state, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")

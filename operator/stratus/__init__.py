@@ -1,0 +1,1 @@
+"""Stratus: an OpenStack-style cloud hosted on Kubernetes as custom resources."""

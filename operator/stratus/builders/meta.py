@@ -1,0 +1,59 @@
+"""Metadata every child carries: Stratus labels and an ownerReference to its parent."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from stratus.constants import (
+    API_VERSION,
+    LABEL_KIND,
+    LABEL_MANAGED_BY,
+    LABEL_NAME,
+    MANAGED_BY,
+)
+
+Manifest = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The Stratus object a child belongs to."""
+
+    kind: str
+    name: str
+    uid: str
+
+    @classmethod
+    def of(cls, body: Any) -> "Owner":
+        return cls(kind=body["kind"], name=body["metadata"]["name"], uid=body["metadata"]["uid"])
+
+    def labels(self) -> dict[str, str]:
+        return {LABEL_MANAGED_BY: MANAGED_BY, LABEL_KIND: self.kind, LABEL_NAME: self.name}
+
+    def reference(self) -> Manifest:
+        return {
+            "apiVersion": API_VERSION,
+            "kind": self.kind,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": False,
+        }
+
+
+def child(
+    api_version: str,
+    kind: str,
+    name: str,
+    owner: Owner,
+    namespace: str | None = None,
+    labels: dict[str, str] | None = None,
+) -> Manifest:
+    """The skeleton of a child manifest, owned by `owner` and labelled as Stratus's."""
+    metadata: Manifest = {
+        "name": name,
+        "labels": {**owner.labels(), **(labels or {})},
+        "ownerReferences": [owner.reference()],
+    }
+    if namespace:
+        metadata["namespace"] = namespace
+    return {"apiVersion": api_version, "kind": kind, "metadata": metadata}

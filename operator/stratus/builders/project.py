@@ -1,0 +1,134 @@
+"""What a Project becomes: its namespace, quota, member role bindings and isolation policy."""
+
+from stratus.api.project import ProjectMember, ProjectQuota
+from stratus.builders.meta import Manifest, Owner, child
+from stratus.constants import (
+    GROUP,
+    LABEL_KIND,
+    LABEL_MANAGED_BY,
+    LABEL_NAME,
+    LABEL_PROJECT,
+    MANAGED_BY,
+    TENANT_ROLES,
+    tenant_cluster_role,
+)
+
+QUOTA_NAME = "stratus-project"
+ISOLATION_POLICY_NAME = "stratus-project-isolation"
+ADOPTED_ANNOTATION = f"{GROUP}/adopted"
+
+COUNTED_KINDS = {
+    "servers": "servers",
+    "volumes": "volumes",
+    "networks": "networks",
+    "buckets": "buckets",
+}
+"""Quota fields the API server itself enforces as object counts, by the plural they count."""
+
+
+def role_binding_name(role: str) -> str:
+    return f"stratus-{role}"
+
+
+def build_namespace(project: str, namespace: str, adopted: bool) -> Manifest:
+    """The project's namespace. It has no ownerReference on purpose: a foreground deletion
+    of the Project would otherwise let the garbage collector empty it before Retain is honoured."""
+    metadata: Manifest = {
+        "name": namespace,
+        "labels": {
+            LABEL_MANAGED_BY: MANAGED_BY,
+            LABEL_KIND: "Project",
+            LABEL_NAME: project,
+            LABEL_PROJECT: project,
+        },
+    }
+    if adopted:
+        metadata["annotations"] = {ADOPTED_ANNOTATION: "true"}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
+
+
+def released_namespace_patch() -> Manifest:
+    """A merge patch that hands an adopted namespace back, without Stratus's marks."""
+    labels = dict.fromkeys((LABEL_MANAGED_BY, LABEL_KIND, LABEL_NAME, LABEL_PROJECT))
+    return {"metadata": {"labels": labels, "annotations": {ADOPTED_ANNOTATION: None}}}
+
+
+def quota_hard(quota: ProjectQuota) -> dict[str, str]:
+    """ResourceQuota limits for the quota fields that are object counts."""
+    return {
+        f"count/{plural}.{GROUP}": str(limit)
+        for field, plural in COUNTED_KINDS.items()
+        if (limit := getattr(quota, field)) is not None
+    }
+
+
+def build_resource_quota(owner: Owner, namespace: str, quota: ProjectQuota) -> Manifest | None:
+    """The ResourceQuota, or None when no counted limit is set."""
+    hard = quota_hard(quota)
+    if not hard:
+        return None
+    manifest = child(
+        "v1", "ResourceQuota", QUOTA_NAME, owner, namespace, {LABEL_PROJECT: owner.name}
+    )
+    manifest["spec"] = {"hard": hard}
+    return manifest
+
+
+def build_role_bindings(
+    owner: Owner, namespace: str, members: list[ProjectMember]
+) -> dict[str, Manifest | None]:
+    """One RoleBinding per tenant role, by role; None where no member holds the role."""
+    bindings: dict[str, Manifest | None] = {}
+    for role in TENANT_ROLES:
+        subjects = [
+            {"kind": m.kind, "name": m.name, "apiGroup": "rbac.authorization.k8s.io"}
+            for m in members
+            if m.role == role
+        ]
+        if not subjects:
+            bindings[role] = None
+            continue
+        binding = child(
+            "rbac.authorization.k8s.io/v1",
+            "RoleBinding",
+            role_binding_name(role),
+            owner,
+            namespace,
+            {LABEL_PROJECT: owner.name},
+        )
+        binding["roleRef"] = {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": tenant_cluster_role(role),
+        }
+        binding["subjects"] = subjects
+        bindings[role] = binding
+    return bindings
+
+
+def build_network_policy(owner: Owner, namespace: str) -> Manifest:
+    """Isolate the project: its pods accept traffic only from pods of the same namespace."""
+    policy = child(
+        "networking.k8s.io/v1",
+        "NetworkPolicy",
+        ISOLATION_POLICY_NAME,
+        owner,
+        namespace,
+        {LABEL_PROJECT: owner.name},
+    )
+    policy["spec"] = {
+        "podSelector": {},
+        "policyTypes": ["Ingress"],
+        "ingress": [
+            {
+                "from": [
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": namespace}
+                        }
+                    }
+                ]
+            }
+        ],
+    }
+    return policy

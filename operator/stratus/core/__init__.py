@@ -1,0 +1,1 @@
+"""Mechanics every kind shares: API access, conditions, errors, metrics."""

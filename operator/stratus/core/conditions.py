@@ -1,0 +1,41 @@
+"""Conditions in the Kubernetes API convention, set the same way for every kind."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+Condition = dict[str, Any]
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def set_condition(
+    conditions: list[Condition],
+    type_: str,
+    status: bool,
+    reason: str,
+    message: str,
+    generation: int | None,
+) -> list[Condition]:
+    """A new list with one condition set; lastTransitionTime moves only when status does."""
+    status_text = "True" if status else "False"
+    previous = next((c for c in conditions if c.get("type") == type_), None)
+    transition = (
+        previous["lastTransitionTime"]
+        if previous and previous.get("status") == status_text and previous.get("lastTransitionTime")
+        else now()
+    )
+    updated: Condition = {
+        "type": type_,
+        "status": status_text,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": transition,
+        "observedGeneration": generation,
+    }
+    return [c for c in conditions if c.get("type") != type_] + [updated]
+
+
+def find(conditions: list[Condition], type_: str) -> Condition | None:
+    return next((c for c in conditions if c.get("type") == type_), None)

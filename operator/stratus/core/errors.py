@@ -1,0 +1,35 @@
+"""Failure families a handler turns into a Ready=False condition, an Event and a retry."""
+
+
+class StratusError(Exception):
+    """A failure with a machine-readable reason and a message for people."""
+
+    retry_after: float | None = None
+    """Seconds until a retry may help; None: wait for the user or the cluster to change."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class DependencyNotReady(StratusError):
+    """Something this object needs exists but is not usable yet."""
+
+    retry_after = 15.0
+
+
+class BackendUnavailable(StratusError):
+    """The cluster or an external system cannot do what is asked right now."""
+
+    retry_after = 30.0
+
+
+class Conflict(StratusError):
+    """What the user asked for collides with something another owner holds."""
+
+
+class WaitingForContents(StratusError):
+    """Deletion is held back until the object's contents are gone."""
+
+    retry_after = 10.0

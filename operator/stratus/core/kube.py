@@ -1,0 +1,136 @@
+"""Access to the Kubernetes API: server-side apply, reads and deletes through one client."""
+
+import contextlib
+import functools
+import os
+from typing import Any
+
+from kubernetes import client, config, dynamic
+from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
+from kubernetes.dynamic.resource import Resource
+
+from stratus.constants import FIELD_MANAGER
+from stratus.core.errors import BackendUnavailable
+
+Manifest = dict[str, Any]
+
+
+@functools.cache
+def _dynamic_client() -> dynamic.DynamicClient:
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        config.load_incluster_config()
+    else:
+        config.load_kube_config()
+    return dynamic.DynamicClient(client.ApiClient())
+
+
+def _resource(api_version: str, kind: str) -> Resource:
+    try:
+        return _dynamic_client().resources.get(api_version=api_version, kind=kind)
+    except ResourceNotFoundError as error:
+        raise BackendUnavailable(
+            "KindNotInstalled", f"the cluster does not serve {kind}.{api_version}: is it installed?"
+        ) from error
+
+
+def apply(manifest: Manifest) -> Manifest:
+    """Server-side apply as Stratus; the API server persists nothing when nothing changed."""
+    metadata = manifest["metadata"]
+    applied = _dynamic_client().server_side_apply(
+        _resource(manifest["apiVersion"], manifest["kind"]),
+        body=manifest,
+        name=metadata["name"],
+        namespace=metadata.get("namespace"),
+        field_manager=FIELD_MANAGER,
+        force_conflicts=True,
+    )
+    result: Manifest = applied.to_dict()
+    return result
+
+
+def read(api_version: str, kind: str, name: str, namespace: str | None = None) -> Manifest | None:
+    """The object as the API server has it, or None when it does not exist."""
+    try:
+        found = _dynamic_client().get(_resource(api_version, kind), name=name, namespace=namespace)
+    except NotFoundError:
+        return None
+    result: Manifest = found.to_dict()
+    return result
+
+
+def list_names(api_version: str, kind: str, namespace: str, label_selector: str = "") -> list[str]:
+    """Names of one kind's objects in one namespace (never cluster-wide)."""
+    found = _dynamic_client().get(
+        _resource(api_version, kind), namespace=namespace, label_selector=label_selector
+    )
+    return [item["metadata"]["name"] for item in found.to_dict()["items"]]
+
+
+def delete(api_version: str, kind: str, name: str, namespace: str | None = None) -> None:
+    """Delete in the background; an object already gone is not an error."""
+    with contextlib.suppress(NotFoundError):
+        _dynamic_client().delete(
+            _resource(api_version, kind),
+            name=name,
+            namespace=namespace,
+            body={"propagationPolicy": "Background"},
+        )
+
+
+def patch_status(
+    api_version: str, kind: str, name: str, namespace: str | None, status: Manifest
+) -> None:
+    """Merge-patch the status subresource."""
+    resource = _resource(api_version, kind)
+    _dynamic_client().patch(
+        resource.subresources["status"],
+        body={"status": status},
+        name=name,
+        namespace=namespace,
+        content_type="application/merge-patch+json",
+    )
+
+
+def served(api_version: str, kind: str) -> bool:
+    """Whether the API server serves a kind (for example, whether KubeVirt is installed)."""
+    try:
+        _resource(api_version, kind)
+    except BackendUnavailable:
+        return False
+    return True
+
+
+def create(manifest: Manifest) -> Manifest:
+    """Create, failing with 409 if it exists: used where taking something over would be wrong."""
+    metadata = manifest["metadata"]
+    created = _dynamic_client().create(
+        _resource(manifest["apiVersion"], manifest["kind"]),
+        body=manifest,
+        namespace=metadata.get("namespace"),
+        field_manager=FIELD_MANAGER,
+    )
+    result: Manifest = created.to_dict()
+    return result
+
+
+def merge_patch(
+    api_version: str, kind: str, name: str, namespace: str | None, patch: Manifest
+) -> None:
+    _dynamic_client().patch(
+        _resource(api_version, kind),
+        body=patch,
+        name=name,
+        namespace=namespace,
+        content_type="application/merge-patch+json",
+        field_manager=FIELD_MANAGER,
+    )
+
+
+def apply_or_delete(
+    api_version: str, kind: str, name: str, namespace: str | None, manifest: Manifest | None
+) -> None:
+    """Apply the child the builder wants, or delete it when the builder wants none."""
+    if manifest is None:
+        delete(api_version, kind, name, namespace)
+    else:
+        apply(manifest)

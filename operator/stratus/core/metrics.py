@@ -1,0 +1,19 @@
+"""Prometheus metrics under controller-runtime's names, so existing dashboards work."""
+
+from prometheus_client import Counter, Histogram
+
+RECONCILES = Counter(
+    "controller_runtime_reconcile_total",
+    "Total number of reconciliations per controller and result.",
+    ["controller", "result"],
+)
+RECONCILE_ERRORS = Counter(
+    "controller_runtime_reconcile_errors_total",
+    "Total number of reconciliation errors per controller.",
+    ["controller"],
+)
+RECONCILE_TIME = Histogram(
+    "controller_runtime_reconcile_time_seconds",
+    "Length of time per reconciliation per controller.",
+    ["controller"],
+)

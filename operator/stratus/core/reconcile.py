@@ -1,0 +1,111 @@
+"""The one path every handler's work takes: run it, record the outcome in status, Events,
+metrics, and tell Kopf whether and when to retry."""
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import kopf
+from kubernetes.client.exceptions import ApiException
+from pydantic import BaseModel, ValidationError
+
+from stratus.api.crd import Kind
+from stratus.constants import API_VERSION
+from stratus.core import conditions, kube
+from stratus.core.errors import BackendUnavailable, StratusError
+from stratus.core.metrics import RECONCILE_ERRORS, RECONCILE_TIME, RECONCILES
+
+READY = "Ready"
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+@dataclass
+class Outcome:
+    """What a successful pass of a handler's work reports."""
+
+    phase: str
+    ready: bool = True
+    reason: str = "Reconciled"
+    message: str = ""
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_spec(model: type[ModelT], body: kopf.Body) -> ModelT:
+    """The spec as its model; what the API server admitted should always parse."""
+    try:
+        return model.model_validate(dict(body.get("spec") or {}))
+    except ValidationError as error:
+        raise StratusError("InvalidSpec", f"spec does not match the API: {error}") from error
+
+
+def reconcile(
+    kind: Kind, body: kopf.Body, work: Callable[[], Outcome], error_phase: str = "Error"
+) -> None:
+    """Run `work`, then write status only where it changed and emit an Event on transitions."""
+    started = time.monotonic()
+    try:
+        outcome = work()
+    except ApiException as error:
+        outcome = _failed(kind, body, _api_failure(error), error_phase)
+    except StratusError as error:
+        outcome = _failed(kind, body, error, error_phase)
+    finally:
+        RECONCILE_TIME.labels(kind.kind).observe(time.monotonic() - started)
+    record(kind, body, outcome)
+    RECONCILES.labels(kind.kind, "success").inc()
+
+
+def _api_failure(error: ApiException) -> StratusError:
+    return BackendUnavailable(
+        f"ApiError{error.status or ''}",
+        f"the Kubernetes API answered {error.status}: {error.reason}",
+    )
+
+
+def _failed(kind: Kind, body: kopf.Body, error: StratusError, phase: str) -> Outcome:
+    outcome = Outcome(phase=phase, ready=False, reason=error.reason, message=error.message)
+    record(kind, body, outcome)
+    RECONCILE_ERRORS.labels(kind.kind).inc()
+    if error.retry_after is None:
+        RECONCILES.labels(kind.kind, "error").inc()
+        raise kopf.PermanentError(error.message) from error
+    RECONCILES.labels(kind.kind, "requeue_after").inc()
+    raise kopf.TemporaryError(error.message, delay=error.retry_after) from error
+
+
+def record(kind: Kind, body: kopf.Body, outcome: Outcome) -> None:
+    """Patch status with the outcome if anything differs; post an Event when Ready changes."""
+    metadata = body["metadata"]
+    current: Mapping[str, Any] = body.get("status") or {}
+    generation = metadata.get("generation")
+    previous = conditions.find(current.get("conditions") or [], READY)
+    updated_conditions = conditions.set_condition(
+        list(current.get("conditions") or []),
+        READY,
+        outcome.ready,
+        outcome.reason,
+        outcome.message,
+        generation,
+    )
+    desired = {
+        "observedGeneration": generation,
+        "phase": outcome.phase,
+        "conditions": updated_conditions,
+        **outcome.fields,
+    }
+    changes = {key: value for key, value in desired.items() if current.get(key) != value}
+    if not changes:
+        return
+    kube.patch_status(API_VERSION, kind.kind, metadata["name"], metadata.get("namespace"), changes)
+    if previous is None or (previous.get("reason"), previous.get("message")) != (
+        outcome.reason,
+        outcome.message,
+    ):
+        kopf.event(
+            body,
+            type="Normal" if outcome.ready else "Warning",
+            reason=outcome.reason,
+            message=outcome.message or f"{kind.kind} is {outcome.phase}",
+        )

@@ -1,0 +1,145 @@
+"""Project handlers: keep the namespace, quota, bindings and policy as the spec says;
+on deletion, honour the deletion policy before letting the Project go."""
+
+from typing import Any
+
+import kopf
+
+from stratus.api import KINDS
+from stratus.api.project import PROJECT, ProjectSpec
+from stratus.builders import project as build
+from stratus.builders.meta import Owner
+from stratus.constants import (
+    API_VERSION,
+    GROUP,
+    LABEL_MANAGED_BY,
+    LABEL_PROJECT,
+    MANAGED_BY,
+    VERSION,
+)
+from stratus.core import kube
+from stratus.core.errors import Conflict, WaitingForContents
+from stratus.core.reconcile import Outcome, parse_spec, reconcile
+
+Body = kopf.Body
+
+
+@kopf.on.resume(GROUP, VERSION, PROJECT.plural)
+@kopf.on.create(GROUP, VERSION, PROJECT.plural)
+@kopf.on.update(GROUP, VERSION, PROJECT.plural)
+def project_changed(body: Body, **_: Any) -> None:
+    reconcile(PROJECT, body, lambda: ensure_project(body))
+
+
+@kopf.on.delete(GROUP, VERSION, PROJECT.plural)
+def project_deleted(body: Body, **_: Any) -> None:
+    reconcile(PROJECT, body, lambda: release_project(body), error_phase="Terminating")
+
+
+def namespace_of(body: Body, spec: ProjectSpec) -> str:
+    return spec.namespace or str(body["metadata"]["name"])
+
+
+def ensure_project(body: Body) -> Outcome:
+    spec = parse_spec(ProjectSpec, body)
+    owner = Owner.of(body)
+    namespace = namespace_of(body, spec)
+    claim_namespace(owner.name, namespace)
+    kube.apply_or_delete(
+        "v1",
+        "ResourceQuota",
+        build.QUOTA_NAME,
+        namespace,
+        build.build_resource_quota(owner, namespace, spec.quota),
+    )
+    for role, binding in build.build_role_bindings(owner, namespace, spec.members).items():
+        kube.apply_or_delete(
+            "rbac.authorization.k8s.io/v1",
+            "RoleBinding",
+            build.role_binding_name(role),
+            namespace,
+            binding,
+        )
+    kube.apply(build.build_network_policy(owner, namespace))
+    return Outcome(
+        phase="Active", message=f"namespace {namespace} is ready", fields={"namespace": namespace}
+    )
+
+
+def claim_namespace(project: str, namespace: str) -> None:
+    """Create the namespace, or adopt it if nobody else owns it; refuse another's namespace."""
+    existing = kube.read("v1", "Namespace", namespace)
+    if existing is None:
+        kube.create(build.build_namespace(project, namespace, adopted=False))
+        return
+    labels = existing["metadata"].get("labels") or {}
+    holder = labels.get(LABEL_PROJECT)
+    if holder and holder != project:
+        raise Conflict(
+            "NamespaceOwnedByAnotherProject",
+            f"namespace {namespace} belongs to Project {holder}; choose another spec.namespace",
+        )
+    if existing["metadata"].get("ownerReferences"):
+        owners = ", ".join(
+            f"{o['kind']}/{o['name']}" for o in existing["metadata"]["ownerReferences"]
+        )
+        raise Conflict(
+            "NamespaceHasOtherOwner",
+            f"namespace {namespace} is owned by {owners}; Stratus adopts only unowned namespaces",
+        )
+    if existing["status"].get("phase") == "Terminating":
+        raise WaitingForContents(
+            "NamespaceTerminating", f"namespace {namespace} is still being deleted"
+        )
+    adopted = (
+        holder is None
+        or (existing["metadata"].get("annotations") or {}).get(build.ADOPTED_ANNOTATION) == "true"
+    )
+    kube.apply(build.build_namespace(project, namespace, adopted=adopted))
+
+
+def release_project(body: Body) -> Outcome:
+    spec = parse_spec(ProjectSpec, body)
+    name = str(body["metadata"]["name"])
+    namespace = namespace_of(body, spec)
+    existing = kube.read("v1", "Namespace", namespace)
+    if existing is None or (existing["metadata"].get("labels") or {}).get(LABEL_PROJECT) != name:
+        return Outcome(
+            phase="Terminating", ready=False, reason="Deleted", message="nothing left to remove"
+        )
+    if spec.deletion_policy == "Retain":
+        remaining = contents(namespace)
+        if remaining:
+            listed = ", ".join(f"{count} {kind}" for kind, count in sorted(remaining.items()))
+            raise WaitingForContents(
+                "DeletionBlocked",
+                f"deletionPolicy is Retain and namespace {namespace} still holds {listed}; "
+                "delete them, or set deletionPolicy: Cascade",
+            )
+        if (existing["metadata"].get("annotations") or {}).get(build.ADOPTED_ANNOTATION) == "true":
+            kube.merge_patch("v1", "Namespace", namespace, None, build.released_namespace_patch())
+            return Outcome(
+                phase="Terminating",
+                ready=False,
+                reason="Released",
+                message=f"namespace {namespace} was adopted and is left in place",
+            )
+    kube.delete("v1", "Namespace", namespace)
+    raise WaitingForContents(
+        "NamespaceTerminating", f"waiting for namespace {namespace} to be deleted"
+    )
+
+
+def contents(namespace: str) -> dict[str, int]:
+    """What a Retain deletion waits for: Stratus objects and volume claims not made by Stratus."""
+    counted = {
+        "PersistentVolumeClaim": len(
+            kube.list_names(
+                "v1", "PersistentVolumeClaim", namespace, f"{LABEL_MANAGED_BY}!={MANAGED_BY}"
+            )
+        )
+    }
+    for kind in KINDS:
+        if kind.scope == "Namespaced":
+            counted[kind.kind] = len(kube.list_names(API_VERSION, kind.kind, namespace))
+    return {kind: count for kind, count in counted.items() if count}

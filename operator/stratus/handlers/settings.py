@@ -1,0 +1,26 @@
+"""Operator-wide Kopf settings, set once at startup."""
+
+import logging
+import os
+from typing import Any
+
+import kopf
+from prometheus_client import start_http_server
+
+from stratus.constants import FINALIZER, GROUP
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    # Kopf's bookkeeping lives under Stratus's own group, not kopf.zalando.org.
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    # Only warnings from Kopf's own logs become Events; Stratus posts its own transitions.
+    settings.posting.level = logging.WARNING
+    settings.execution.max_workers = int(os.environ.get("STRATUS_WORKERS", "16"))
+    metrics_port = int(os.environ.get("STRATUS_METRICS_PORT", "0"))
+    if metrics_port:
+        start_http_server(metrics_port, addr=os.environ.get("STRATUS_METRICS_ADDRESS", "0.0.0.0"))

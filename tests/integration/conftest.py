@@ -1,0 +1,163 @@
+"""The local control plane and the operator, as session fixtures for integration tests."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from devcluster.cluster import State, down, free_port, install, running, up
+from devcluster.components import binary
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Cluster:
+    """The local cluster, driven the way a user drives it: with kubectl."""
+
+    state: State
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.state.kubeconfig
+
+    def kubectl(
+        self, *args: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [str(binary("kubectl")), f"--kubeconfig={self.kubeconfig}", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
+        return result
+
+    def apply(
+        self, manifest: str | dict[str, Any], check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        text = manifest if isinstance(manifest, str) else yaml.safe_dump(manifest)
+        return self.kubectl("apply", "-f", "-", stdin=text, check=check)
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        args = ["get", kind, name, "-o", "json"] + (["-n", namespace] if namespace else [])
+        result = self.kubectl(*args, check=False)
+        if result.returncode != 0:
+            if "NotFound" in result.stderr:
+                return None
+            raise AssertionError(result.stderr)
+        found: dict[str, Any] = json.loads(result.stdout)
+        return found
+
+    def wait(
+        self, target: str, condition: str, namespace: str | None = None, timeout: int = 60
+    ) -> None:
+        args = ["wait", target, f"--for={condition}", f"--timeout={timeout}s"]
+        self.kubectl(*args + (["-n", namespace] if namespace else []))
+
+    def wait_until(self, what: str, predicate: Any, timeout: float = 60) -> Any:
+        """Poll a read-only predicate until it returns something truthy (tests only)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.5)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    """A local cluster for the whole session, started here unless one is already running."""
+    state = State(Path(os.environ.get("STRATUS_TEST_STATE", REPO / ".stratus-test")))
+    started_here = not running(state)
+    up(state)
+    install(state)
+    yield Cluster(state)
+    if started_here and not os.environ.get("STRATUS_KEEP_CLUSTER"):
+        down(state)
+
+
+@dataclass
+class Operator:
+    """The Stratus operator as a subprocess, which a test may kill and restart."""
+
+    cluster: Cluster
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+    liveness_port: int = field(default_factory=free_port)
+    metrics_port: int = field(default_factory=free_port)
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.cluster.kubeconfig),
+            "STRATUS_METRICS_PORT": str(self.metrics_port),
+            "STRATUS_METRICS_ADDRESS": "127.0.0.1",
+        }
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "stratus.cli",
+                    "run",
+                    "--standalone",
+                    "--verbose",
+                    f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        self.cluster.wait_until("operator liveness", self.alive, timeout=60)
+
+    def alive(self) -> bool:
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.liveness_port}/healthz", timeout=2
+            ):
+                return True
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to finish anything, as in a crash or an OOM kill."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
+        ) as response:
+            text: str = response.read().decode()
+            return text
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: Cluster) -> Iterator[Operator]:
+    handle = Operator(cluster, cluster.state.logs / "operator.log")
+    handle.start()
+    yield handle
+    handle.stop()
