@@ -85,7 +85,17 @@ GO
   rm -rf "$out" && mv "$out.tmp" "$out"
 }
 
-build_kwok() { go_install kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION"; }
+build_kwok() {
+  go_install kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION"
+  # KWOK simulates nothing without stages; take upstream's own from the same module.
+  local stages="$bin/kwok-$KWOK_VERSION/stages.yaml" dir
+  [ -s "$stages" ] && return 0
+  dir=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  for file in "$dir"/kustomize/stage/node/fast/node-*.yaml "$dir"/kustomize/stage/node/heartbeat-with-lease/node-*.yaml \
+    "$dir"/kustomize/stage/pod/fast/pod-*.yaml; do
+    printf -- '---\n'; cat "$file"
+  done > "$stages.tmp" && mv "$stages.tmp" "$stages"
+}
 build_minio() { go_install minio github.com/minio/minio "$MINIO_VERSION"; }
 build_helm() {
   go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" \

@@ -175,6 +175,7 @@ def up(state: State) -> None:
             "--manage-nodes-with-label-selector=",
             f"--server-address=127.0.0.1:{ports['kwok']}",
             "--node-lease-duration-seconds=40",
+            f"--config={binary('kwok').parent / 'stages.yaml'}",
         ],
     )
     minio_data = state.root / "minio"

@@ -48,8 +48,9 @@ def run(args: argparse.Namespace) -> int:
     )
     kopf.run(
         clusterwide=True,
-        standalone=args.standalone,
-        peering_name=args.peering,
+        # Either the only instance, or one of several that elect a leader by Kopf peering.
+        standalone=True if args.standalone else None,
+        peering_name=None if args.standalone else args.peering,
         liveness_endpoint=args.liveness,
     )
     return 0

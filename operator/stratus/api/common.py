@@ -15,7 +15,7 @@ QUANTITY_JSON_SCHEMA: dict[str, Any] = {
         },
         {
             "rule": "type(self) == int ? self >= 0"
-            " : !isQuantity(self) || quantity(self).sign() >= 0",
+            " : !isQuantity(self) || !quantity(self).isLessThan(quantity('0'))",
             "message": "must not be negative",
         },
     ],

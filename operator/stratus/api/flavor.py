@@ -21,7 +21,7 @@ class FlavorSpec(Model):
             "x-kubernetes-validations": [
                 *[_immutable(f) for f in ("vcpus", "memory", "disk", "dedicatedCpu")],
                 {
-                    "rule": "!self.public || size(self.projects) == 0",
+                    "rule": "!self.public || !has(self.projects) || size(self.projects) == 0",
                     "message": "projects lists who may use a non-public Flavor; "
                     "set public: false to use it",
                 },

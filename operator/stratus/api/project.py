@@ -37,8 +37,7 @@ class ProjectSpec(Model):
         json_schema_extra={
             "x-kubernetes-validations": [
                 {
-                    "rule": "has(self.namespace) == has(oldSelf.namespace)"
-                    " && (!has(self.namespace) || self.namespace == oldSelf.namespace)",
+                    "rule": "has(self.namespace) == has(oldSelf.namespace)",
                     "message": "namespace is immutable",
                 }
             ]
@@ -61,7 +60,8 @@ class ProjectSpec(Model):
                 {
                     "rule": RESERVED_NAMESPACE_RULE,
                     "message": "default and kube-* namespaces are reserved",
-                }
+                },
+                {"rule": "self == oldSelf", "message": "namespace is immutable"},
             ]
         },
     )

@@ -1,0 +1,134 @@
+"""The simulator's access to the Kubernetes API: one client, idempotent verbs on raw dicts."""
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client, config, dynamic
+from kubernetes.dynamic.exceptions import ConflictError, NotFoundError
+from kubernetes.dynamic.resource import Resource
+
+Manifest = dict[str, Any]
+
+FIELD_MANAGER = "devcluster-simulator"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind the simulator reads or writes, named as the API server serves it."""
+
+    api_version: str
+    kind: str
+
+
+PVC = Kind("v1", "PersistentVolumeClaim")
+PV = Kind("v1", "PersistentVolume")
+POD = Kind("v1", "Pod")
+STORAGE_CLASS = Kind("storage.k8s.io/v1", "StorageClass")
+CSI_DRIVER = Kind("storage.k8s.io/v1", "CSIDriver")
+DATA_VOLUME = Kind("cdi.kubevirt.io/v1beta1", "DataVolume")
+DATA_SOURCE = Kind("cdi.kubevirt.io/v1beta1", "DataSource")
+VOLUME_SNAPSHOT = Kind("snapshot.storage.k8s.io/v1", "VolumeSnapshot")
+VM = Kind("kubevirt.io/v1", "VirtualMachine")
+VMI = Kind("kubevirt.io/v1", "VirtualMachineInstance")
+INSTANCETYPE = Kind("instancetype.kubevirt.io/v1beta1", "VirtualMachineInstancetype")
+CLUSTER_INSTANCETYPE = Kind("instancetype.kubevirt.io/v1beta1", "VirtualMachineClusterInstancetype")
+
+
+def configure(kubeconfig: str) -> None:
+    """Point the client at the local cluster (once, before any handler runs)."""
+    config.load_kube_config(config_file=kubeconfig)
+    _client.cache_clear()
+
+
+@functools.cache
+def _client() -> dynamic.DynamicClient:
+    return dynamic.DynamicClient(client.ApiClient())
+
+
+def _resource(kind: Kind) -> Resource:
+    return _client().resources.get(api_version=kind.api_version, kind=kind.kind)
+
+
+def get(kind: Kind, name: str, namespace: str | None = None) -> Manifest | None:
+    """The object as the API server has it now, or None."""
+    try:
+        found: Manifest = _client().get(_resource(kind), name=name, namespace=namespace).to_dict()
+    except NotFoundError:
+        return None
+    return found
+
+
+def list_(kind: Kind, namespace: str | None = None, label_selector: str = "") -> list[Manifest]:
+    found = _client().get(_resource(kind), namespace=namespace, label_selector=label_selector)
+    items: list[Manifest] = found.to_dict()["items"]
+    return items
+
+
+def create(manifest: Manifest) -> Manifest | None:
+    """Create; None when an object of that name already exists (a retry, or a race)."""
+    kind = Kind(manifest["apiVersion"], manifest["kind"])
+    try:
+        created: Manifest = _client().create(
+            _resource(kind),
+            body=manifest,
+            namespace=manifest["metadata"].get("namespace"),
+            field_manager=FIELD_MANAGER,
+        ).to_dict()
+    except ConflictError:
+        return None
+    return created
+
+
+def patch(
+    kind: Kind, name: str, namespace: str | None, body: Manifest, *, status: bool = False
+) -> None:
+    """JSON merge patch, of the status subresource where the kind has one and status=True."""
+    resource = _resource(kind)
+    if status and "status" in resource.subresources:
+        resource = resource.subresources["status"]
+    try:
+        _client().patch(
+            resource,
+            body=body,
+            name=name,
+            namespace=namespace,
+            content_type="application/merge-patch+json",
+            field_manager=FIELD_MANAGER,
+        )
+    except NotFoundError:
+        pass  # deleted meanwhile: nothing left to update
+
+
+def delete(
+    kind: Kind, name: str, namespace: str | None, *, uid: str | None = None, foreground: bool = False
+) -> None:
+    """Delete (only the object with this uid, when given); one already gone is no error."""
+    body: Manifest = {"propagationPolicy": "Foreground" if foreground else "Background"}
+    if uid:
+        body["preconditions"] = {"uid": uid}
+    try:
+        _client().delete(_resource(kind), name=name, namespace=namespace, body=body)
+    except (NotFoundError, ConflictError):
+        pass  # gone, or replaced by a newer object of the same name that is not ours to delete
+
+
+def owner_reference(owner: Manifest) -> Manifest:
+    """The controller reference a child carries, so the garbage collector removes it with its owner."""
+    return {
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def controller_of(obj: Manifest) -> Manifest | None:
+    """The ownerReference marked controller, if any."""
+    for reference in obj.get("metadata", {}).get("ownerReferences") or []:
+        if reference.get("controller"):
+            found: Manifest = reference
+            return found
+    return None

@@ -1,0 +1,196 @@
+"""A CSI driver's external-provisioner and external-resizer, for the simulator's StorageClasses.
+
+The real PV controller in kube-controller-manager does the binding: this module only creates
+the PersistentVolume a provisioner would (pre-bound to the claim through claimRef), deletes it
+once it is Released under reclaimPolicy Delete, and grows it when its claim asks for more.
+"""
+
+import logging
+from typing import Any
+
+import kopf
+from kubernetes.utils import parse_quantity
+
+from devcluster.simulator import kube
+from devcluster.simulator.kube import Manifest
+
+PROVISIONER = "simulator.devcluster.stratus.io"
+ANN_PROVISIONED_BY = "pv.kubernetes.io/provisioned-by"
+ANN_STORAGE_PROVISIONER = "volume.kubernetes.io/storage-provisioner"
+ANN_SELECTED_NODE = "volume.kubernetes.io/selected-node"
+ANN_DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
+ANN_LEGACY_CLASS = "volume.beta.kubernetes.io/storage-class"
+# Conditions the resizer and kubelet set while an expansion is under way.
+RESIZE_CONDITIONS = {"Resizing", "FileSystemResizePending", "ControllerResizeError"}
+
+
+def class_name(claim: Manifest) -> str | None:
+    """The claim's StorageClass name, including the pre-1.6 annotation form."""
+    spec_name: str | None = claim.get("spec", {}).get("storageClassName")
+    legacy: str | None = claim["metadata"].get("annotations", {}).get(ANN_LEGACY_CLASS)
+    return spec_name if spec_name is not None else legacy
+
+
+def is_default(storage_class: Manifest) -> bool:
+    annotations = storage_class["metadata"].get("annotations") or {}
+    return annotations.get(ANN_DEFAULT_CLASS) == "true"
+
+
+def needs_volume(claim: Manifest, storage_class: Manifest | None) -> bool:
+    """Whether the external-provisioner would provision a volume for this claim now."""
+    if storage_class is None or storage_class.get("provisioner") != PROVISIONER:
+        return False
+    if claim["metadata"].get("deletionTimestamp") or claim.get("spec", {}).get("volumeName"):
+        return False
+    if claim.get("status", {}).get("phase", "Pending") != "Pending":
+        return False
+    if storage_class.get("volumeBindingMode") == "WaitForFirstConsumer":
+        return ANN_SELECTED_NODE in (claim["metadata"].get("annotations") or {})
+    return True
+
+
+def volume_name(claim: Manifest) -> str:
+    """The external-provisioner's naming: pvc-<claim uid>."""
+    return f"pvc-{claim['metadata']['uid']}"
+
+
+def build_persistent_volume(claim: Manifest, storage_class: Manifest) -> Manifest:
+    """The PersistentVolume for a claim, pre-bound to it as an external-provisioner makes it."""
+    spec = claim["spec"]
+    name = volume_name(claim)
+    volume_mode = spec.get("volumeMode", "Filesystem")
+    csi: Manifest = {
+        "driver": PROVISIONER,
+        "volumeHandle": name,
+        "volumeAttributes": {"storage.kubernetes.io/csiProvisionerIdentity": PROVISIONER},
+    }
+    if volume_mode == "Filesystem":
+        csi["fsType"] = storage_class.get("parameters", {}).get("csi.storage.k8s.io/fstype", "ext4")
+    pv_spec: Manifest = {
+        "capacity": {"storage": spec["resources"]["requests"]["storage"]},
+        "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
+        "volumeMode": volume_mode,
+        "storageClassName": storage_class["metadata"]["name"],
+        "persistentVolumeReclaimPolicy": storage_class.get("reclaimPolicy", "Delete"),
+        "claimRef": {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "namespace": claim["metadata"]["namespace"],
+            "name": claim["metadata"]["name"],
+            "uid": claim["metadata"]["uid"],
+        },
+        "csi": csi,
+    }
+    if storage_class.get("mountOptions"):
+        pv_spec["mountOptions"] = storage_class["mountOptions"]
+    node = (claim["metadata"].get("annotations") or {}).get(ANN_SELECTED_NODE)
+    if node:  # WaitForFirstConsumer: the volume lives where the scheduler put its first pod
+        pv_spec["nodeAffinity"] = {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": name, "annotations": {ANN_PROVISIONED_BY: PROVISIONER}},
+        "spec": pv_spec,
+    }
+
+
+def provisioned_here(volume: Manifest | None) -> bool:
+    annotations = (volume or {}).get("metadata", {}).get("annotations") or {}
+    return annotations.get(ANN_PROVISIONED_BY) == PROVISIONER
+
+
+def should_reclaim(volume: Manifest) -> bool:
+    """A Released volume of ours whose policy is Delete: the provisioner deletes it."""
+    return (
+        provisioned_here(volume)
+        and volume.get("status", {}).get("phase") == "Released"
+        and volume["spec"].get("persistentVolumeReclaimPolicy") == "Delete"
+        and not volume["metadata"].get("deletionTimestamp")
+    )
+
+
+def requested_expansion(claim: Manifest, volume: Manifest | None) -> str | None:
+    """The size a bound claim of ours asks for beyond what it has, or None."""
+    if not provisioned_here(volume) or claim.get("status", {}).get("phase") != "Bound":
+        return None
+    requested: str = claim["spec"]["resources"]["requests"]["storage"]
+    current = claim.get("status", {}).get("capacity", {}).get("storage")
+    if current is not None and parse_quantity(requested) <= parse_quantity(current):
+        return None
+    return requested
+
+
+def expanded_claim_status(claim: Manifest, size: str) -> Manifest:
+    """The claim's status once the resizer and kubelet are done (no node step is simulated)."""
+    conditions = [
+        c for c in claim.get("status", {}).get("conditions") or [] if c["type"] not in RESIZE_CONDITIONS
+    ]
+    return {
+        "capacity": {"storage": size},
+        "allocatedResources": {"storage": size},
+        "allocatedResourceStatuses": None,
+        "conditions": conditions or None,
+    }
+
+
+# --- handlers: read, decide with the functions above, write ---------------------------------
+
+
+def _storage_class(claim: Manifest) -> Manifest | None:
+    name = class_name(claim)
+    if name:
+        return kube.get(kube.STORAGE_CLASS, name)
+    return None
+
+
+@kopf.on.event("", "v1", "persistentvolumeclaims")
+def claim_changed(type: str, body: kopf.Body, logger: logging.Logger, **_: Any) -> None:
+    """Provision a volume for a new claim, or grow the volume of a claim that asks for more."""
+    if type == "DELETED":
+        return
+    claim = kube.get(kube.PVC, body.metadata.name, body.metadata.namespace)
+    if claim is None:
+        return
+    storage_class = _storage_class(claim)
+    if needs_volume(claim, storage_class):
+        assert storage_class is not None
+        if kube.create(build_persistent_volume(claim, storage_class)):
+            logger.info(f"provisioned {volume_name(claim)}")
+        return
+    volume_ref = claim.get("spec", {}).get("volumeName")
+    volume = kube.get(kube.PV, volume_ref) if volume_ref else None
+    size = requested_expansion(claim, volume)
+    if volume is not None and size is not None:
+        kube.patch(kube.PV, volume["metadata"]["name"], None, {"spec": {"capacity": {"storage": size}}})
+        kube.patch(
+            kube.PVC, claim["metadata"]["name"], claim["metadata"]["namespace"],
+            {"status": expanded_claim_status(claim, size)}, status=True,
+        )
+        logger.info(f"expanded {volume['metadata']['name']} to {size}")
+
+
+@kopf.on.event("", "v1", "persistentvolumes")
+def volume_changed(type: str, body: kopf.Body, logger: logging.Logger, **_: Any) -> None:
+    """Delete a Released volume of ours under reclaimPolicy Delete, as the provisioner does."""
+    if type != "DELETED" and should_reclaim(dict(body)):
+        kube.delete(kube.PV, body.metadata.name, None, uid=body.metadata.uid)
+        logger.info(f"deleted released volume {body.metadata.name}")
+
+
+@kopf.on.startup()
+def register_driver(logger: logging.Logger, **_: Any) -> None:
+    """The CSIDriver object a driver's installation ships: no attach step, so no VolumeAttachments."""
+    driver = {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "CSIDriver",
+        "metadata": {"name": PROVISIONER},
+        "spec": {
+            "attachRequired": False,
+            "podInfoOnMount": False,
+            "volumeLifecycleModes": ["Persistent"],
+            "fsGroupPolicy": "File",
+        },
+    }
+    if kube.create(driver):
+        logger.info(f"registered CSIDriver {PROVISIONER}")
