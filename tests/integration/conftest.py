@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,3 +162,12 @@ def operator(cluster: Cluster) -> Iterator[Operator]:
     handle.start()
     yield handle
     handle.stop()
+
+
+@pytest.fixture
+def name(request: pytest.FixtureRequest) -> str:
+    """A DNS-label name unique to the test, so tests sharing the cluster never collide."""
+    stem = "".join(
+        c if c.isalnum() else "-" for c in request.node.name.lower().removeprefix("test_")
+    )
+    return f"{stem[:40].strip('-')}-{uuid.uuid4().hex[:5]}"

@@ -1,6 +1,7 @@
 """Project handlers: keep the namespace, quota, bindings and policy as the spec says;
 on deletion, honour the deletion policy before letting the Project go."""
 
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -91,11 +92,20 @@ def claim_namespace(project: str, namespace: str) -> None:
         raise WaitingForContents(
             "NamespaceTerminating", f"namespace {namespace} is still being deleted"
         )
-    adopted = (
-        holder is None
-        or (existing["metadata"].get("annotations") or {}).get(build.ADOPTED_ANNOTATION) == "true"
+    annotations = existing["metadata"].get("annotations") or {}
+    adopted = holder is None or annotations.get(build.ADOPTED_ANNOTATION) == "true"
+    desired = build.build_namespace(project, namespace, adopted=adopted)
+    if not _carries(existing["metadata"], desired["metadata"]):
+        kube.apply(desired)
+
+
+def _carries(metadata: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    """Whether the labels and annotations wanted are already there (then nothing is written)."""
+    return all(
+        (metadata.get(key) or {}).get(k) == v
+        for key in ("labels", "annotations")
+        for k, v in (wanted.get(key) or {}).items()
     )
-    kube.apply(build.build_namespace(project, namespace, adopted=adopted))
 
 
 def release_project(body: Body) -> Outcome:

@@ -1,0 +1,88 @@
+"""Flavor against the local control plane: it becomes a KubeVirt cluster instancetype."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from tests.integration.conftest import Cluster, Operator
+
+
+def flavor(name: str, **spec: Any) -> str:
+    return yaml.safe_dump(
+        {
+            "apiVersion": "stratus.io/v1alpha1",
+            "kind": "Flavor",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+    )
+
+
+def test_flavor_becomes_an_instancetype_that_kubevirt_accepts(
+    cluster: Cluster, operator: Operator, name: str, upstream_schemas: Path
+) -> None:
+    cluster.apply(flavor(name, vcpus=4, memory="8Gi", disk="40Gi", dedicatedCpu=True))
+    cluster.wait(f"flavor/{name}", "condition=Ready")
+    assert cluster.get("flavor", name)["status"]["instancetype"] == name
+    instancetype = cluster.get("virtualmachineclusterinstancetype", name)
+    assert instancetype["spec"] == {
+        "cpu": {"guest": 4, "dedicatedCPUPlacement": True},
+        "memory": {"guest": "8Gi"},
+    }
+    assert instancetype["metadata"]["labels"]["stratus.io/kind"] == "Flavor"
+    schema = json.loads(
+        (
+            upstream_schemas
+            / "instancetype.kubevirt.io"
+            / "virtualmachineclusterinstancetype_v1beta1.json"
+        ).read_text()
+    )
+    jsonschema.validate(instancetype, schema)
+
+
+def test_deleting_a_flavor_removes_its_instancetype(
+    cluster: Cluster, operator: Operator, name: str
+) -> None:
+    cluster.apply(flavor(name, vcpus=1, memory="1Gi"))
+    cluster.wait(f"flavor/{name}", "condition=Ready")
+    cluster.kubectl("delete", "flavor", name)
+    cluster.wait_until(
+        "the garbage collector to remove the instancetype",
+        lambda: cluster.get("virtualmachineclusterinstancetype", name) is None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"vcpus": 0, "memory": "1Gi"}, "should be greater than or equal to 1"),
+        ({"vcpus": 1, "memory": "-1Gi"}, "must not be negative"),
+        ({"vcpus": 1, "memory": "big"}, "must be a Kubernetes quantity"),
+        ({"memory": "1Gi"}, "spec.vcpus: Required value"),
+        ({"vcpus": 1, "memory": "1Gi", "projects": ["acme"]}, "set public: false to use it"),
+    ],
+)
+def test_invalid_flavor_is_refused_by_the_api_server(
+    cluster: Cluster, name: str, spec: dict[str, Any], message: str
+) -> None:
+    result = cluster.apply(flavor(name, **spec), check=False)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr
+
+
+def test_flavor_size_is_immutable_but_access_is_not(
+    cluster: Cluster, operator: Operator, name: str
+) -> None:
+    cluster.apply(flavor(name, vcpus=2, memory="2Gi"))
+    resized = cluster.apply(flavor(name, vcpus=4, memory="2Gi"), check=False)
+    assert "vcpus is immutable" in resized.stderr
+    regrown = cluster.apply(flavor(name, vcpus=2, memory="4Gi"), check=False)
+    assert "memory is immutable" in regrown.stderr
+    restricted = cluster.apply(
+        flavor(name, vcpus=2, memory="2Gi", public=False, projects=["acme"]), check=False
+    )
+    assert restricted.returncode == 0, restricted.stderr
