@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from devcluster.cluster import State, down, free_port, install, running, up
 from devcluster.components import binary
 
@@ -116,6 +117,7 @@ class Operator:
                     "run",
                     "--standalone",
                     "--verbose",
+                    "--json-logs",
                     f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz",
                 ],
                 stdout=log,
