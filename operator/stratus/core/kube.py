@@ -78,7 +78,7 @@ def delete(api_version: str, kind: str, name: str, namespace: str | None = None)
 
 
 def patch_status(
-    api_version: str, kind: str, name: str, namespace: str | None, status: Manifest
+    api_version: str, kind: str, name: str, namespace: str | None, *, status: Manifest
 ) -> None:
     """Merge-patch the status subresource."""
     resource = _resource(api_version, kind)

@@ -98,7 +98,9 @@ def record(kind: Kind, body: kopf.Body, outcome: Outcome) -> None:
     changes = {key: value for key, value in desired.items() if current.get(key) != value}
     if not changes:
         return
-    kube.patch_status(API_VERSION, kind.kind, metadata["name"], metadata.get("namespace"), changes)
+    kube.patch_status(
+        API_VERSION, kind.kind, metadata["name"], metadata.get("namespace"), status=changes
+    )
     if previous is None or (previous.get("reason"), previous.get("message")) != (
         outcome.reason,
         outcome.message,
