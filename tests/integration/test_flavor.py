@@ -86,3 +86,22 @@ def test_flavor_size_is_immutable_but_access_is_not(
         flavor(name, vcpus=2, memory="2Gi", public=False, projects=["acme"]), check=False
     )
     assert restricted.returncode == 0, restricted.stderr
+
+
+def test_a_deleted_instancetype_is_restored(
+    cluster: Cluster, operator: Operator, name: str
+) -> None:
+    cluster.apply(flavor(name, vcpus=2, memory="2Gi"))
+    cluster.wait(f"flavor/{name}", "condition=Ready")
+    first = cluster.get("virtualmachineclusterinstancetype", name)["metadata"]["uid"]
+    cluster.kubectl("delete", "virtualmachineclusterinstancetype", name)
+    cluster.wait_until(
+        "a new instancetype",
+        lambda: (
+            (
+                cluster.get("virtualmachineclusterinstancetype", name)
+                or {"metadata": {"uid": first}}
+            )["metadata"]["uid"]
+            != first
+        ),
+    )

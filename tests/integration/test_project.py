@@ -380,3 +380,82 @@ def test_metrics_count_reconciles_per_kind(cluster: Cluster, operator: Operator,
     metrics = operator.metrics()
     assert 'controller_runtime_reconcile_total{controller="Project",result="success"}' in metrics
     assert 'controller_runtime_reconcile_time_seconds_bucket{controller="Project"' in metrics
+
+
+def test_children_deleted_or_edited_behind_the_operators_back_are_restored(
+    cluster: Cluster, operator: Operator, name: str
+) -> None:
+    cluster.apply(project(name, quota={"servers": 2}, members=[{"name": "ann", "role": "reader"}]))
+    cluster.wait(f"project/{name}", "condition=Ready")
+
+    cluster.kubectl("delete", "networkpolicy", "stratus-project-isolation", "-n", name)
+    cluster.wait_until(
+        "the isolation policy to come back",
+        lambda: cluster.get("networkpolicy", "stratus-project-isolation", name),
+    )
+    cluster.kubectl(
+        "patch",
+        "resourcequota",
+        "stratus-project",
+        "-n",
+        name,
+        "--type=merge",
+        "-p",
+        '{"spec":{"hard":{"count/servers.stratus.io":"1000"}}}',
+    )
+    cluster.wait_until(
+        "the quota to be put back",
+        lambda: (
+            cluster.get("resourcequota", "stratus-project", name)["spec"]["hard"]
+            == {"count/servers.stratus.io": "2"}
+        ),
+    )
+    cluster.kubectl("label", "namespace", name, "stratus.io/project-")
+    cluster.wait_until(
+        "the namespace label to come back",
+        lambda: (
+            cluster.get("namespace", name)["metadata"]["labels"].get("stratus.io/project") == name
+        ),
+    )
+    cluster.kubectl(
+        "create",
+        "rolebinding",
+        "stratus-admin",
+        "-n",
+        name,
+        "--clusterrole=stratus:admin",
+        "--user=mallory",
+    )
+    cluster.kubectl(
+        "label",
+        "rolebinding",
+        "stratus-admin",
+        "-n",
+        name,
+        "app.kubernetes.io/managed-by=stratus",
+        "stratus.io/kind=Project",
+        f"stratus.io/name={name}",
+    )
+    cluster.wait_until(
+        "the unwanted binding to go",
+        lambda: cluster.get("rolebinding", "stratus-admin", name) is None,
+    )
+
+
+def test_a_child_event_without_drift_causes_no_reconcile(
+    cluster: Cluster, operator: Operator, name: str
+) -> None:
+    cluster.apply(project(name))
+    cluster.wait(f"project/{name}", "condition=Ready")
+    before = _project_reconciles(operator)
+    cluster.kubectl(
+        "annotate", "networkpolicy", "stratus-project-isolation", "-n", name, "note=harmless"
+    )
+    # Kopf handles one object's events in order: once the deletion below has been
+    # repaired, the annotation event before it has been handled too.
+    cluster.kubectl("delete", "networkpolicy", "stratus-project-isolation", "-n", name)
+    cluster.wait_until(
+        "the isolation policy to come back",
+        lambda: cluster.get("networkpolicy", "stratus-project-isolation", name),
+    )
+    assert _project_reconciles(operator) - before == 1

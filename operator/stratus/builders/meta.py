@@ -15,6 +15,27 @@ Manifest = dict[str, Any]
 
 
 @dataclass(frozen=True)
+class ChildRef:
+    """Where a child lives; a parent's desired children are keyed by it."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None = None
+
+    @classmethod
+    def of(cls, manifest: Any) -> "ChildRef":
+        metadata = manifest["metadata"]
+        return cls(
+            manifest["apiVersion"], manifest["kind"], metadata["name"], metadata.get("namespace")
+        )
+
+
+Children = dict[ChildRef, Manifest | None]
+"""A parent's children as the builders want them; None: that child must not exist."""
+
+
+@dataclass(frozen=True)
 class Owner:
     """The Stratus object a child belongs to."""
 

@@ -1,7 +1,7 @@
 """What a Project becomes: its namespace, quota, member role bindings and isolation policy."""
 
 from stratus.api.project import ProjectMember, ProjectQuota
-from stratus.builders.meta import Manifest, Owner, child
+from stratus.builders.meta import ChildRef, Children, Manifest, Owner, child
 from stratus.constants import (
     GROUP,
     LABEL_KIND,
@@ -132,3 +132,21 @@ def build_network_policy(owner: Owner, namespace: str) -> Manifest:
         ],
     }
     return policy
+
+
+def build_project_children(
+    owner: Owner, namespace: str, quota: ProjectQuota, members: list[ProjectMember]
+) -> Children:
+    """Everything a Project keeps inside its namespace."""
+    rbac = "rbac.authorization.k8s.io/v1"
+    children: Children = {
+        ChildRef("v1", "ResourceQuota", QUOTA_NAME, namespace): build_resource_quota(
+            owner, namespace, quota
+        ),
+        ChildRef("networking.k8s.io/v1", "NetworkPolicy", ISOLATION_POLICY_NAME, namespace): (
+            build_network_policy(owner, namespace)
+        ),
+    }
+    for role, binding in build_role_bindings(owner, namespace, members).items():
+        children[ChildRef(rbac, "RoleBinding", role_binding_name(role), namespace)] = binding
+    return children

@@ -9,6 +9,7 @@ from kubernetes import client, config, dynamic
 from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
 from kubernetes.dynamic.resource import Resource
 
+from stratus.builders.meta import Children
 from stratus.constants import FIELD_MANAGER
 from stratus.core.errors import BackendUnavailable
 
@@ -126,11 +127,10 @@ def merge_patch(
     )
 
 
-def apply_or_delete(
-    api_version: str, kind: str, name: str, namespace: str | None, manifest: Manifest | None
-) -> None:
-    """Apply the child the builder wants, or delete it when the builder wants none."""
-    if manifest is None:
-        delete(api_version, kind, name, namespace)
-    else:
-        apply(manifest)
+def sync(children: Children) -> None:
+    """Apply the children a builder wants and delete the ones it wants gone."""
+    for ref, manifest in children.items():
+        if manifest is None:
+            delete(ref.api_version, ref.kind, ref.name, ref.namespace)
+        else:
+            apply(manifest)

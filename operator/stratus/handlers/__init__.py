@@ -1,5 +1,5 @@
 """Kopf handlers, one module per kind; importing this package registers them all."""
 
-from stratus.handlers import flavor, project, settings
+from stratus.handlers import children, flavor, project, settings
 
-__all__ = ["flavor", "project", "settings"]
+__all__ = ["children", "flavor", "project", "settings"]

@@ -6,10 +6,11 @@ import kopf
 
 from stratus.api.flavor import FLAVOR, FlavorSpec
 from stratus.builders.kubevirt import build_cluster_instancetype
-from stratus.builders.meta import Owner
+from stratus.builders.meta import ChildRef, Children, Owner
 from stratus.constants import GROUP, VERSION
 from stratus.core import kube
 from stratus.core.reconcile import Outcome, parse_spec, reconcile
+from stratus.handlers.children import Parent, register
 
 
 @kopf.on.resume(GROUP, VERSION, FLAVOR.plural)
@@ -19,10 +20,25 @@ def flavor_changed(body: kopf.Body, **_: Any) -> None:
     reconcile(FLAVOR, body, lambda: ensure_flavor(body), error_phase="Pending")
 
 
+def flavor_children(body: kopf.Body) -> Children:
+    instancetype = build_cluster_instancetype(Owner.of(body), parse_spec(FlavorSpec, body))
+    return {ChildRef.of(instancetype): instancetype}
+
+
 def ensure_flavor(body: kopf.Body) -> Outcome:
-    spec = parse_spec(FlavorSpec, body)
-    instancetype = kube.apply(build_cluster_instancetype(Owner.of(body), spec))
-    name = instancetype["metadata"]["name"]
+    children = flavor_children(body)
+    (instancetype,) = children
+    kube.sync(children)
     return Outcome(
-        phase="Active", message=f"instancetype {name} is ready", fields={"instancetype": name}
+        phase="Active",
+        message=f"instancetype {instancetype.name} is ready",
+        fields={"instancetype": instancetype.name},
     )
+
+
+@kopf.index(GROUP, VERSION, FLAVOR.plural)
+def flavors_by_name(name: str, body: kopf.Body, **_: Any) -> dict[str, kopf.Body]:
+    return {name: body}
+
+
+register(Parent(FLAVOR, flavor_children, ensure_flavor))

@@ -9,7 +9,7 @@ import kopf
 from stratus.api import KINDS
 from stratus.api.project import PROJECT, ProjectSpec
 from stratus.builders import project as build
-from stratus.builders.meta import Owner
+from stratus.builders.meta import ChildRef, Children, Owner
 from stratus.constants import (
     API_VERSION,
     GROUP,
@@ -21,6 +21,7 @@ from stratus.constants import (
 from stratus.core import kube
 from stratus.core.errors import Conflict, WaitingForContents
 from stratus.core.reconcile import Outcome, parse_spec, reconcile
+from stratus.handlers.children import Parent, register
 
 Body = kopf.Body
 
@@ -41,30 +42,35 @@ def namespace_of(body: Body, spec: ProjectSpec) -> str:
     return spec.namespace or str(body["metadata"]["name"])
 
 
+def project_children(body: Body) -> Children:
+    """The Project's children as the spec wants them, its namespace included."""
+    spec = parse_spec(ProjectSpec, body)
+    owner = Owner.of(body)
+    namespace = namespace_of(body, spec)
+    namespace_manifest = build.build_namespace(owner.name, namespace, adopted=False)
+    return {
+        ChildRef.of(namespace_manifest): namespace_manifest,
+        **build.build_project_children(owner, namespace, spec.quota, spec.members),
+    }
+
+
 def ensure_project(body: Body) -> Outcome:
     spec = parse_spec(ProjectSpec, body)
     owner = Owner.of(body)
     namespace = namespace_of(body, spec)
     claim_namespace(owner.name, namespace)
-    kube.apply_or_delete(
-        "v1",
-        "ResourceQuota",
-        build.QUOTA_NAME,
-        namespace,
-        build.build_resource_quota(owner, namespace, spec.quota),
-    )
-    for role, binding in build.build_role_bindings(owner, namespace, spec.members).items():
-        kube.apply_or_delete(
-            "rbac.authorization.k8s.io/v1",
-            "RoleBinding",
-            build.role_binding_name(role),
-            namespace,
-            binding,
-        )
-    kube.apply(build.build_network_policy(owner, namespace))
+    kube.sync(build.build_project_children(owner, namespace, spec.quota, spec.members))
     return Outcome(
         phase="Active", message=f"namespace {namespace} is ready", fields={"namespace": namespace}
     )
+
+
+@kopf.index(GROUP, VERSION, PROJECT.plural)
+def projects_by_name(name: str, body: Body, **_: Any) -> dict[str, Body]:
+    return {name: body}
+
+
+register(Parent(PROJECT, project_children, ensure_project))
 
 
 def claim_namespace(project: str, namespace: str) -> None:
