@@ -84,14 +84,22 @@ def running(state: State) -> dict[str, int]:
     return alive
 
 
-def kubectl(state: State, *args: str, check: bool = True, stdin: str | None = None) -> str:
-    result = subprocess.run(
+def run_kubectl(
+    state: State, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """kubectl against this cluster; the caller decides what a failure means."""
+    return subprocess.run(
         [str(binary("kubectl")), f"--kubeconfig={state.kubeconfig}", *args],
         input=stdin,
         capture_output=True,
         text=True,
         check=False,
+        timeout=300,
     )
+
+
+def kubectl(state: State, *args: str, check: bool = True, stdin: str | None = None) -> str:
+    result = run_kubectl(state, *args, stdin=stdin)
     if check and result.returncode != 0:
         raise RuntimeError(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
     return result.stdout

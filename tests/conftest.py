@@ -1,12 +1,17 @@
 """Fixtures shared by the whole suite."""
 
+import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 UPSTREAM_SCHEMAS = SHARED / "upstream-schemas"
+
+UpstreamSchema = Callable[[str, str], dict[str, Any]]
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +20,14 @@ def upstream_schemas() -> Path:
     if not UPSTREAM_SCHEMAS.is_dir():
         pytest.skip(f"{UPSTREAM_SCHEMAS} is absent: upstream schema checks need ../shared")
     return UPSTREAM_SCHEMAS
+
+
+@pytest.fixture(scope="session")
+def upstream_schema(upstream_schemas: Path) -> UpstreamSchema:
+    """Load one upstream schema, for example ("kubevirt.io", "virtualmachine_v1")."""
+
+    def load(group: str, name: str) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads((upstream_schemas / group / f"{name}.json").read_text())
+        return loaded
+
+    return load

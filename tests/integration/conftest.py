@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from devcluster.cluster import State, down, free_port, install, running, up
-from devcluster.components import binary
+from devcluster.cluster import State, down, free_port, install, run_kubectl, running, up
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,14 +33,7 @@ class Cluster:
     def kubectl(
         self, *args: str, stdin: str | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [str(binary("kubectl")), f"--kubeconfig={self.kubeconfig}", *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=300,
-        )
+        result = run_kubectl(self.state, *args, stdin=stdin)
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
         return result
@@ -77,6 +69,14 @@ class Cluster:
                 return value
             time.sleep(0.5)
         raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def stratus_object(kind: str, name: str, spec: dict[str, Any], namespace: str | None = None) -> str:
+    """A Stratus manifest as a user writes it."""
+    metadata = {"name": name} | ({"namespace": namespace} if namespace else {})
+    return yaml.safe_dump(
+        {"apiVersion": "stratus.io/v1alpha1", "kind": kind, "metadata": metadata, "spec": spec}
+    )
 
 
 @pytest.fixture(scope="session")

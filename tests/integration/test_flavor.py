@@ -1,29 +1,20 @@
 """Flavor against the local control plane: it becomes a KubeVirt cluster instancetype."""
 
-import json
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-import yaml
 
-from tests.integration.conftest import Cluster, Operator
+from tests.conftest import UpstreamSchema
+from tests.integration.conftest import Cluster, Operator, stratus_object
 
 
 def flavor(name: str, **spec: Any) -> str:
-    return yaml.safe_dump(
-        {
-            "apiVersion": "stratus.io/v1alpha1",
-            "kind": "Flavor",
-            "metadata": {"name": name},
-            "spec": spec,
-        }
-    )
+    return stratus_object("Flavor", name, spec)
 
 
 def test_flavor_becomes_an_instancetype_that_kubevirt_accepts(
-    cluster: Cluster, operator: Operator, name: str, upstream_schemas: Path
+    cluster: Cluster, operator: Operator, name: str, upstream_schema: UpstreamSchema
 ) -> None:
     cluster.apply(flavor(name, vcpus=4, memory="8Gi", disk="40Gi", dedicatedCpu=True))
     cluster.wait(f"flavor/{name}", "condition=Ready")
@@ -34,12 +25,8 @@ def test_flavor_becomes_an_instancetype_that_kubevirt_accepts(
         "memory": {"guest": "8Gi"},
     }
     assert instancetype["metadata"]["labels"]["stratus.io/kind"] == "Flavor"
-    schema = json.loads(
-        (
-            upstream_schemas
-            / "instancetype.kubevirt.io"
-            / "virtualmachineclusterinstancetype_v1beta1.json"
-        ).read_text()
+    schema = upstream_schema(
+        "instancetype.kubevirt.io", "virtualmachineclusterinstancetype_v1beta1"
     )
     jsonschema.validate(instancetype, schema)
 

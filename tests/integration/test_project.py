@@ -4,20 +4,22 @@ import json
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.integration.conftest import Cluster, Operator
+from tests.integration.conftest import Cluster, Operator, stratus_object
 
 
 def project(name: str, **spec: Any) -> str:
-    return yaml.safe_dump(
-        {
-            "apiVersion": "stratus.io/v1alpha1",
-            "kind": "Project",
-            "metadata": {"name": name},
-            "spec": spec,
-        }
-    )
+    return stratus_object("Project", name, spec)
+
+
+def volume_claim(name: str, namespace: str) -> dict[str, Any]:
+    """Tenant data that Stratus did not create."""
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
 
 
 def ready_condition(obj: dict[str, Any]) -> dict[str, Any]:
@@ -259,17 +261,7 @@ def test_retain_deletion_waits_for_the_tenants_data_then_completes(
 ) -> None:
     cluster.apply(project(name, deletionPolicy="Retain"))
     cluster.wait(f"project/{name}", "condition=Ready")
-    cluster.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": "data", "namespace": name},
-            "spec": {
-                "accessModes": ["ReadWriteOnce"],
-                "resources": {"requests": {"storage": "1Gi"}},
-            },
-        }
-    )
+    cluster.apply(volume_claim("data", name))
     cluster.kubectl("delete", "project", name, "--wait=false")
     cluster.wait(
         f"project/{name}",
@@ -293,17 +285,7 @@ def test_cascade_deletion_removes_everything_inside(
     cluster.apply(project(name, deletionPolicy="Cascade"))
     cluster.wait(f"project/{name}", "condition=Ready")
     cluster.kubectl("create", "configmap", "settings", "-n", name)
-    cluster.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": "data", "namespace": name},
-            "spec": {
-                "accessModes": ["ReadWriteOnce"],
-                "resources": {"requests": {"storage": "1Gi"}},
-            },
-        }
-    )
+    cluster.apply(volume_claim("data", name))
     cluster.kubectl("delete", "project", name, "--wait=false")
     cluster.wait(f"project/{name}", "delete", timeout=120)
     assert cluster.get("namespace", name) is None

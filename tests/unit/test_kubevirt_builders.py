@@ -1,14 +1,12 @@
 """What a Flavor becomes in KubeVirt, checked against KubeVirt's own schema."""
 
-import json
-from pathlib import Path
-
 import jsonschema
 import pytest
 
 from stratus.api.flavor import FlavorSpec
 from stratus.builders.kubevirt import build_cluster_instancetype
 from stratus.builders.meta import Owner
+from tests.conftest import UpstreamSchema
 
 OWNER = Owner(kind="Flavor", name="m1.small", uid="abcd")
 
@@ -26,13 +24,9 @@ def test_dedicated_cpu_asks_kubevirt_to_pin_vcpus() -> None:
     assert instancetype["spec"]["cpu"]["dedicatedCPUPlacement"] is True
 
 
-def test_instancetype_passes_the_upstream_schema(upstream_schemas: Path) -> None:
-    schema = json.loads(
-        (
-            upstream_schemas
-            / "instancetype.kubevirt.io"
-            / "virtualmachineclusterinstancetype_v1beta1.json"
-        ).read_text()
+def test_instancetype_passes_the_upstream_schema(upstream_schema: UpstreamSchema) -> None:
+    schema = upstream_schema(
+        "instancetype.kubevirt.io", "virtualmachineclusterinstancetype_v1beta1"
     )
     for spec in (
         FlavorSpec(vcpus=1, memory="512Mi"),
@@ -41,13 +35,9 @@ def test_instancetype_passes_the_upstream_schema(upstream_schemas: Path) -> None
         jsonschema.validate(build_cluster_instancetype(OWNER, spec), schema)
 
 
-def test_a_misspelled_field_would_fail_the_upstream_schema(upstream_schemas: Path) -> None:
-    schema = json.loads(
-        (
-            upstream_schemas
-            / "instancetype.kubevirt.io"
-            / "virtualmachineclusterinstancetype_v1beta1.json"
-        ).read_text()
+def test_a_misspelled_field_would_fail_the_upstream_schema(upstream_schema: UpstreamSchema) -> None:
+    schema = upstream_schema(
+        "instancetype.kubevirt.io", "virtualmachineclusterinstancetype_v1beta1"
     )
     broken = build_cluster_instancetype(OWNER, FlavorSpec(vcpus=1, memory="1Gi"))
     broken["spec"]["cpu"]["guests"] = 1

@@ -7,7 +7,7 @@ from typing import Any
 import kopf
 
 from stratus.api import KINDS
-from stratus.api.project import PROJECT, ProjectSpec
+from stratus.api.project import PROJECT, ProjectSpec, ProjectUsage
 from stratus.builders import project as build
 from stratus.builders.meta import ChildRef, Children, Owner
 from stratus.constants import (
@@ -61,7 +61,10 @@ def ensure_project(body: Body) -> Outcome:
     claim_namespace(owner.name, namespace)
     kube.sync(build.build_project_children(owner, namespace, spec.quota, spec.members))
     return Outcome(
-        phase="Active", message=f"namespace {namespace} is ready", fields={"namespace": namespace}
+        phase="Active",
+        message=f"namespace {namespace} is ready",
+        # The counted kinds (Server, Volume, Network, Bucket) add their usage as they arrive.
+        fields={"namespace": namespace, "usage": ProjectUsage().model_dump(by_alias=True)},
     )
 
 
