@@ -2,6 +2,7 @@
 
 from stratus.api.crd import Kind
 from stratus.api.flavor import FLAVOR
+from stratus.api.keypair import KEYPAIR
 from stratus.api.project import PROJECT
 
-KINDS: tuple[Kind, ...] = (PROJECT, FLAVOR)
+KINDS: tuple[Kind, ...] = (PROJECT, FLAVOR, KEYPAIR)

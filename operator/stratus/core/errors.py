@@ -33,3 +33,7 @@ class WaitingForContents(StratusError):
     """Deletion is held back until the object's contents are gone."""
 
     retry_after = 10.0
+
+
+class InvalidInput(StratusError):
+    """The spec passed the API server's checks but is still unusable; the user must fix it."""
