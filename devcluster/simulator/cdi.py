@@ -8,7 +8,6 @@ URL on a `.invalid` host cannot be resolved, a clone source that does not exist 
 """
 
 import copy
-import logging
 import random
 from typing import Any
 from urllib.parse import urlparse
@@ -74,6 +73,7 @@ def clone_source(dv: Manifest, data_source: Manifest | None = None) -> tuple[str
 def claim_spec(dv: Manifest, default_class: str | None, source_size: str | None) -> Manifest:
     """The claim's spec from spec.pvc (as given) or spec.storage (with CDI's defaults)."""
     spec = dv["spec"]
+    claim: Manifest
     if "pvc" in spec:
         claim = copy.deepcopy(spec["pvc"])
     else:
@@ -88,7 +88,9 @@ def claim_spec(dv: Manifest, default_class: str | None, source_size: str | None)
     return claim
 
 
-def build_claim(dv: Manifest, default_class: str | None, source_size: str | None = None) -> Manifest:
+def build_claim(
+    dv: Manifest, default_class: str | None, source_size: str | None = None
+) -> Manifest:
     """The DataVolume's PersistentVolumeClaim: same name, controlled by the DataVolume."""
     annotations = {"cdi.kubevirt.io/createdForDataVolume": dv["metadata"]["uid"]}
     source = dv["spec"].get("source") or {}
@@ -110,14 +112,22 @@ def build_claim(dv: Manifest, default_class: str | None, source_size: str | None
     }
 
 
-def _status(dv: Manifest, phase: str, progress: str, wanted: list[Manifest], at: str,
-            restarts: int = 0) -> Manifest:
+def _status(
+    dv: Manifest,
+    phase: str,
+    progress: str,
+    wanted: list[Manifest],
+    at: str,
+    *,
+    restarts: int = 0,
+    claimed: bool = True,
+) -> Manifest:
     previous = (dv.get("status") or {}).get("conditions")
     return {
         "phase": phase,
         "progress": progress,
         "restartCount": restarts,
-        "claimName": dv["metadata"]["name"],
+        "claimName": dv["metadata"]["name"] if claimed else None,
         "conditions": conditions.merge(previous, wanted, at, heartbeat="lastHeartbeatTime"),
     }
 
@@ -128,11 +138,17 @@ def _bound(claim_name: str) -> Manifest:
 
 def succeeded(dv: Manifest, at: str) -> Manifest:
     name = dv["metadata"]["name"]
-    return _status(dv, "Succeeded", "100.0%", [
-        _bound(name),
-        condition("Ready", True),
-        condition("Running", False, "Completed", COMPLETE[operation(dv)]),
-    ], at)
+    return _status(
+        dv,
+        "Succeeded",
+        "100.0%",
+        [
+            _bound(name),
+            condition("Ready", True),
+            condition("Running", False, "Completed", COMPLETE[operation(dv)]),
+        ],
+        at,
+    )
 
 
 def datavolume_status(
@@ -143,31 +159,67 @@ def datavolume_status(
     current = dv.get("status") or {}
     phase = current.get("phase")
     if source_missing:
-        return _status(dv, SCHEDULED[op], "N/A", [
-            condition("Bound", "Unknown", CLONE_WITHOUT_SOURCE, source_missing),
-            condition("Ready", False, CLONE_WITHOUT_SOURCE),
-            condition("Running", False),
-        ], at)
+        return _status(
+            dv,
+            SCHEDULED[op],
+            "N/A",
+            [
+                condition("Bound", "Unknown", CLONE_WITHOUT_SOURCE, source_missing),
+                condition("Ready", False, CLONE_WITHOUT_SOURCE),
+                condition("Running", False),
+            ],
+            at,
+            claimed=False,
+        )
     if claim is None or claim.get("status", {}).get("phase") != "Bound":
-        bound = (condition("Bound", False, "NotFound", "No PVC found") if claim is None
-                 else condition("Bound", False, "Pending", f"PVC {name} Pending"))
-        return _status(dv, "Pending", "N/A", [
-            bound, condition("Ready", False), condition("Running", False)], at)
+        bound = (
+            condition("Bound", False, "NotFound", "No PVC found")
+            if claim is None
+            else condition("Bound", False, "Pending", f"PVC {name} Pending")
+        )
+        return _status(
+            dv,
+            "Pending",
+            "N/A",
+            [bound, condition("Ready", False), condition("Running", False)],
+            at,
+            claimed=claim is not None,
+        )
     if phase == "Succeeded":
         return succeeded(dv, at)
     error = import_error(dv)
     if error:  # the importer pod keeps failing: CDI leaves the phase at ImportInProgress
-        return _status(dv, IN_PROGRESS[op], "N/A", [
-            _bound(name), condition("Ready", False), condition("Running", False, "Error", error),
-        ], at, restarts=1)
+        return _status(
+            dv,
+            IN_PROGRESS[op],
+            "N/A",
+            [
+                _bound(name),
+                condition("Ready", False),
+                condition("Running", False, "Error", error),
+            ],
+            at,
+            restarts=1,
+        )
     if phase == IN_PROGRESS[op] or op == UPLOAD:
-        return _status(dv, IN_PROGRESS[op], current.get("progress", "N/A"), [
-            _bound(name),
-            condition("Ready", False, "TransferRunning"),
-            condition("Running", True, POD_RUNNING),
-        ], at)
-    return _status(dv, SCHEDULED[op], "N/A", [
-        _bound(name), condition("Ready", False), condition("Running", False)], at)
+        return _status(
+            dv,
+            IN_PROGRESS[op],
+            current.get("progress", "N/A"),
+            [
+                _bound(name),
+                condition("Ready", False, "TransferRunning"),
+                condition("Running", True, POD_RUNNING),
+            ],
+            at,
+        )
+    return _status(
+        dv,
+        SCHEDULED[op],
+        "N/A",
+        [_bound(name), condition("Ready", False), condition("Running", False)],
+        at,
+    )
 
 
 def transferring(dv: Manifest) -> bool:
@@ -196,10 +248,6 @@ def advance(dv: Manifest, step: float, at: str) -> Manifest:
         return succeeded(dv, at)
     started = {**dv, "status": {**status, "phase": IN_PROGRESS[op], "progress": f"{progress:.2f}%"}}
     return datavolume_status(started, {"status": {"phase": "Bound"}}, at)
-
-
-def changed(current: Manifest | None, wanted: Manifest) -> bool:
-    return any((current or {}).get(key) != value for key, value in wanted.items())
 
 
 # --- handlers: read, decide with the functions above, write ---------------------------------
@@ -233,7 +281,7 @@ def _clone_source_state(dv: Manifest) -> tuple[str | None, str | None]:
     return None, size
 
 
-def reconcile(namespace: str, name: str, logger: logging.Logger) -> None:
+def reconcile(namespace: str, name: str, logger: kopf.Logger) -> None:
     """Ensure the DataVolume's claim and bring its status up to date."""
     dv = kube.get(kube.DATA_VOLUME, name, namespace)
     if dv is None or dv["metadata"].get("deletionTimestamp"):
@@ -242,26 +290,27 @@ def reconcile(namespace: str, name: str, logger: logging.Logger) -> None:
     claim = kube.get(kube.PVC, name, namespace)
     if claim is None and waiting is None:
         created = kube.create(build_claim(dv, _default_class(), source_size))
+        if created:
+            logger.info(f"created claim {namespace}/{name}")
         claim = created or kube.get(kube.PVC, name, namespace)
-        logger.info(f"created claim {namespace}/{name}")
     wanted = datavolume_status(dv, claim, conditions.now(), waiting)
-    if changed(dv.get("status"), wanted):
+    if kube.changed(dv.get("status"), wanted):
         kube.patch(kube.DATA_VOLUME, name, namespace, {"status": wanted}, status=True)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def datavolume_changed(type: str, body: kopf.Body, logger: logging.Logger, **_: Any) -> None:
+def datavolume_changed(type: str, body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
     if type != "DELETED":
-        reconcile(body.metadata.namespace, body.metadata.name, logger)
+        reconcile(kube.namespace_of(body), body.metadata.name, logger)
 
 
 @kopf.on.event("", "v1", "persistentvolumeclaims")
-def claim_changed_for_datavolume(body: kopf.Body, logger: logging.Logger, **_: Any) -> None:
+def claim_changed_for_datavolume(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
     """A claim's binding moves its DataVolume on; a clone waits for its source claim too."""
     owner = kube.controller_of(dict(body))
     if owner and owner.get("kind") == "DataVolume":
-        reconcile(body.metadata.namespace, owner["name"], logger)
-    for dv in kube.list_(kube.DATA_VOLUME, body.metadata.namespace):
+        reconcile(kube.namespace_of(body), owner["name"], logger)
+    for dv in kube.list_(kube.DATA_VOLUME, kube.namespace_of(body)):
         if (dv.get("status") or {}).get("phase") == SCHEDULED[CLONE] and not kube.get(
             kube.PVC, dv["metadata"]["name"], dv["metadata"]["namespace"]
         ):
@@ -271,9 +320,14 @@ def claim_changed_for_datavolume(body: kopf.Body, logger: logging.Logger, **_: A
 @kopf.timer(GROUP, VERSION, PLURAL, interval=1.0, when=lambda body, **_: transferring(dict(body)))
 def transfer_progress(body: kopf.Body, **_: Any) -> None:
     """One step of an import or clone; the timer stops matching once the phase is Succeeded."""
-    dv = kube.get(kube.DATA_VOLUME, body.metadata.name, body.metadata.namespace)
+    dv = kube.get(kube.DATA_VOLUME, body.metadata.name, kube.namespace_of(body))
     if dv is None or not transferring(dv):
         return
     wanted = advance(dv, random.uniform(18.0, 34.0), conditions.now())
-    kube.patch(kube.DATA_VOLUME, body.metadata.name, body.metadata.namespace,
-               {"status": wanted}, status=True)
+    kube.patch(
+        kube.DATA_VOLUME,
+        body.metadata.name,
+        kube.namespace_of(body),
+        {"status": wanted},
+        status=True,
+    )

@@ -21,13 +21,11 @@ def merge(
     at: str,
     *,
     heartbeat: str | None = None,
-    probe: bool = False,
 ) -> list[Condition]:
     """The wanted conditions with lastTransitionTime kept while status is unchanged.
 
-    `heartbeat` names CDI's lastHeartbeatTime, which moves when reason or message change;
-    `probe` adds KubeVirt's lastProbeTime (always null). Re-merging the result changes nothing,
-    which keeps the handlers idempotent.
+    `heartbeat` names CDI's lastHeartbeatTime, which moves when reason or message change.
+    Re-merging the result changes nothing, which keeps the handlers idempotent.
     """
     merged = []
     for condition in wanted:
@@ -40,8 +38,6 @@ def merge(
         entry["lastTransitionTime"] = old.get("lastTransitionTime", at) if same_status else at
         if heartbeat:
             entry[heartbeat] = old.get(heartbeat, at) if same_text else at
-        if probe:
-            entry["lastProbeTime"] = None
         merged.append(entry)
     return merged
 

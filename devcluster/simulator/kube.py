@@ -1,11 +1,17 @@
 """The simulator's access to the Kubernetes API: one client, idempotent verbs on raw dicts."""
 
+# The kubernetes package's dynamic client has no annotations; only this module calls it.
+# mypy: disallow-untyped-calls=False, warn-return-any=False
+
+import contextlib
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from kubernetes import client, config, dynamic
-from kubernetes.dynamic.exceptions import ConflictError, NotFoundError
+from kubernetes import client, config, dynamic, utils
+from kubernetes.dynamic.exceptions import ConflictError, ForbiddenError, NotFoundError
 from kubernetes.dynamic.resource import Resource
 
 Manifest = dict[str, Any]
@@ -29,6 +35,8 @@ CSI_DRIVER = Kind("storage.k8s.io/v1", "CSIDriver")
 DATA_VOLUME = Kind("cdi.kubevirt.io/v1beta1", "DataVolume")
 DATA_SOURCE = Kind("cdi.kubevirt.io/v1beta1", "DataSource")
 VOLUME_SNAPSHOT = Kind("snapshot.storage.k8s.io/v1", "VolumeSnapshot")
+VOLUME_SNAPSHOT_CONTENT = Kind("snapshot.storage.k8s.io/v1", "VolumeSnapshotContent")
+VOLUME_SNAPSHOT_CLASS = Kind("snapshot.storage.k8s.io/v1", "VolumeSnapshotClass")
 VM = Kind("kubevirt.io/v1", "VirtualMachine")
 VMI = Kind("kubevirt.io/v1", "VirtualMachineInstance")
 INSTANCETYPE = Kind("instancetype.kubevirt.io/v1beta1", "VirtualMachineInstancetype")
@@ -66,17 +74,25 @@ def list_(kind: Kind, namespace: str | None = None, label_selector: str = "") ->
 
 
 def create(manifest: Manifest) -> Manifest | None:
-    """Create; None when an object of that name already exists (a retry, or a race)."""
+    """Create; None when one of that name exists (a retry, a race) or its namespace is ending."""
     kind = Kind(manifest["apiVersion"], manifest["kind"])
     try:
-        created: Manifest = _client().create(
-            _resource(kind),
-            body=manifest,
-            namespace=manifest["metadata"].get("namespace"),
-            field_manager=FIELD_MANAGER,
-        ).to_dict()
+        created: Manifest = (
+            _client()
+            .create(
+                _resource(kind),
+                body=manifest,
+                namespace=manifest["metadata"].get("namespace"),
+                field_manager=FIELD_MANAGER,
+            )
+            .to_dict()
+        )
     except ConflictError:
         return None
+    except ForbiddenError as error:
+        if "being terminated" not in str(error.body):
+            raise
+        return None  # its namespace is going away, and everything in it
     return created
 
 
@@ -87,7 +103,7 @@ def patch(
     resource = _resource(kind)
     if status and "status" in resource.subresources:
         resource = resource.subresources["status"]
-    try:
+    with contextlib.suppress(NotFoundError):  # deleted meanwhile: nothing left to update
         _client().patch(
             resource,
             body=body,
@@ -96,25 +112,27 @@ def patch(
             content_type="application/merge-patch+json",
             field_manager=FIELD_MANAGER,
         )
-    except NotFoundError:
-        pass  # deleted meanwhile: nothing left to update
 
 
 def delete(
-    kind: Kind, name: str, namespace: str | None, *, uid: str | None = None, foreground: bool = False
+    kind: Kind,
+    name: str,
+    namespace: str | None,
+    *,
+    uid: str | None = None,
+    foreground: bool = False,
 ) -> None:
     """Delete (only the object with this uid, when given); one already gone is no error."""
     body: Manifest = {"propagationPolicy": "Foreground" if foreground else "Background"}
     if uid:
         body["preconditions"] = {"uid": uid}
-    try:
+    # Gone already, or replaced by a newer object of that name that is not ours to delete.
+    with contextlib.suppress(NotFoundError, ConflictError):
         _client().delete(_resource(kind), name=name, namespace=namespace, body=body)
-    except (NotFoundError, ConflictError):
-        pass  # gone, or replaced by a newer object of the same name that is not ours to delete
 
 
 def owner_reference(owner: Manifest) -> Manifest:
-    """The controller reference a child carries, so the garbage collector removes it with its owner."""
+    """The controller reference of a child: the garbage collector removes it with its owner."""
     return {
         "apiVersion": owner["apiVersion"],
         "kind": owner["kind"],
@@ -132,3 +150,19 @@ def controller_of(obj: Manifest) -> Manifest | None:
             found: Manifest = reference
             return found
     return None
+
+
+def namespace_of(body: Mapping[str, Any]) -> str:
+    """The namespace of a namespaced object (Kopf types it as optional for all kinds)."""
+    return str(body["metadata"]["namespace"])
+
+
+def quantity(value: str) -> Decimal:
+    """A resource quantity ("1Gi", "500m") as a number."""
+    parsed: Decimal = utils.parse_quantity(value)
+    return parsed
+
+
+def changed(current: Manifest | None, wanted: Manifest) -> bool:
+    """Whether writing `wanted` (a merge patch of status) would change `current`."""
+    return any((current or {}).get(key) != value for key, value in wanted.items())

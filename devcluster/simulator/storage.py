@@ -5,11 +5,9 @@ the PersistentVolume a provisioner would (pre-bound to the claim through claimRe
 once it is Released under reclaimPolicy Delete, and grows it when its claim asks for more.
 """
 
-import logging
 from typing import Any
 
 import kopf
-from kubernetes.utils import parse_quantity
 
 from devcluster.simulator import kube
 from devcluster.simulator.kube import Manifest
@@ -36,9 +34,32 @@ def is_default(storage_class: Manifest) -> bool:
     return annotations.get(ANN_DEFAULT_CLASS) == "true"
 
 
-def needs_volume(claim: Manifest, storage_class: Manifest | None) -> bool:
+def data_source(claim: Manifest) -> Manifest | None:
+    """The claim's dataSourceRef (or dataSource): what the new volume starts from."""
+    spec = claim.get("spec") or {}
+    ref: Manifest | None = spec.get("dataSourceRef") or spec.get("dataSource")
+    return ref
+
+
+def source_ready(claim: Manifest, source: Manifest | None) -> bool:
+    """Whether the claim's data source can be copied now (a bound claim, a ready snapshot).
+
+    Any other kind belongs to a volume populator, which fills the claim instead.
+    """
+    ref = data_source(claim)
+    if not ref:
+        return True
+    status = (source or {}).get("status") or {}
+    if ref.get("kind") == "PersistentVolumeClaim":
+        return status.get("phase") == "Bound"
+    if ref.get("kind") == "VolumeSnapshot":
+        return status.get("readyToUse") is True
+    return False
+
+
+def needs_volume(claim: Manifest, storage_class: Manifest, source_ok: bool = True) -> bool:
     """Whether the external-provisioner would provision a volume for this claim now."""
-    if storage_class is None or storage_class.get("provisioner") != PROVISIONER:
+    if storage_class.get("provisioner") != PROVISIONER or not source_ok:
         return False
     if claim["metadata"].get("deletionTimestamp") or claim.get("spec", {}).get("volumeName"):
         return False
@@ -85,8 +106,17 @@ def build_persistent_volume(claim: Manifest, storage_class: Manifest) -> Manifes
         pv_spec["mountOptions"] = storage_class["mountOptions"]
     node = (claim["metadata"].get("annotations") or {}).get(ANN_SELECTED_NODE)
     if node:  # WaitForFirstConsumer: the volume lives where the scheduler put its first pod
-        pv_spec["nodeAffinity"] = {"required": {"nodeSelectorTerms": [{"matchExpressions": [
-            {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}}
+        pv_spec["nodeAffinity"] = {
+            "required": {
+                "nodeSelectorTerms": [
+                    {
+                        "matchExpressions": [
+                            {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}
+                        ]
+                    }
+                ]
+            }
+        }
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolume",
@@ -116,7 +146,7 @@ def requested_expansion(claim: Manifest, volume: Manifest | None) -> str | None:
         return None
     requested: str = claim["spec"]["resources"]["requests"]["storage"]
     current = claim.get("status", {}).get("capacity", {}).get("storage")
-    if current is not None and parse_quantity(requested) <= parse_quantity(current):
+    if current is not None and kube.quantity(requested) <= kube.quantity(current):
         return None
     return requested
 
@@ -124,7 +154,9 @@ def requested_expansion(claim: Manifest, volume: Manifest | None) -> str | None:
 def expanded_claim_status(claim: Manifest, size: str) -> Manifest:
     """The claim's status once the resizer and kubelet are done (no node step is simulated)."""
     conditions = [
-        c for c in claim.get("status", {}).get("conditions") or [] if c["type"] not in RESIZE_CONDITIONS
+        c
+        for c in claim.get("status", {}).get("conditions") or []
+        if c["type"] not in RESIZE_CONDITIONS
     ]
     return {
         "capacity": {"storage": size},
@@ -144,17 +176,23 @@ def _storage_class(claim: Manifest) -> Manifest | None:
     return None
 
 
-@kopf.on.event("", "v1", "persistentvolumeclaims")
-def claim_changed(type: str, body: kopf.Body, logger: logging.Logger, **_: Any) -> None:
+def _source_of(claim: Manifest) -> Manifest | None:
+    ref = data_source(claim)
+    if not ref or ref.get("kind") not in ("PersistentVolumeClaim", "VolumeSnapshot"):
+        return None
+    kind = kube.PVC if ref["kind"] == "PersistentVolumeClaim" else kube.VOLUME_SNAPSHOT
+    return kube.get(kind, ref["name"], ref.get("namespace", claim["metadata"]["namespace"]))
+
+
+def reconcile_claim(namespace: str, name: str, logger: kopf.Logger) -> None:
     """Provision a volume for a new claim, or grow the volume of a claim that asks for more."""
-    if type == "DELETED":
-        return
-    claim = kube.get(kube.PVC, body.metadata.name, body.metadata.namespace)
+    claim = kube.get(kube.PVC, name, namespace)
     if claim is None:
         return
     storage_class = _storage_class(claim)
-    if needs_volume(claim, storage_class):
-        assert storage_class is not None
+    if storage_class is not None and needs_volume(
+        claim, storage_class, source_ready(claim, _source_of(claim))
+    ):
         if kube.create(build_persistent_volume(claim, storage_class)):
             logger.info(f"provisioned {volume_name(claim)}")
         return
@@ -162,16 +200,36 @@ def claim_changed(type: str, body: kopf.Body, logger: logging.Logger, **_: Any) 
     volume = kube.get(kube.PV, volume_ref) if volume_ref else None
     size = requested_expansion(claim, volume)
     if volume is not None and size is not None:
-        kube.patch(kube.PV, volume["metadata"]["name"], None, {"spec": {"capacity": {"storage": size}}})
-        kube.patch(
-            kube.PVC, claim["metadata"]["name"], claim["metadata"]["namespace"],
-            {"status": expanded_claim_status(claim, size)}, status=True,
-        )
+        capacity = {"spec": {"capacity": {"storage": size}}}
+        kube.patch(kube.PV, volume["metadata"]["name"], None, capacity)
+        status = {"status": expanded_claim_status(claim, size)}
+        kube.patch(kube.PVC, name, namespace, status, status=True)
         logger.info(f"expanded {volume['metadata']['name']} to {size}")
 
 
+def reconcile_claims_from(namespace: str, kind: str, name: str, logger: kopf.Logger) -> None:
+    """Claims waiting to be copied from this claim or snapshot may be provisioned now."""
+    for claim in kube.list_(kube.PVC, namespace):
+        ref = data_source(claim) or {}
+        if (ref.get("kind"), ref.get("name")) == (kind, name) and not claim["spec"].get(
+            "volumeName"
+        ):
+            reconcile_claim(namespace, claim["metadata"]["name"], logger)
+
+
+@kopf.on.event("", "v1", "persistentvolumeclaims")
+def claim_changed(type: str, body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
+    if type == "DELETED":
+        return
+    reconcile_claim(kube.namespace_of(body), body.metadata.name, logger)
+    if body.get("status", {}).get("phase") == "Bound":
+        reconcile_claims_from(
+            kube.namespace_of(body), "PersistentVolumeClaim", body.metadata.name, logger
+        )
+
+
 @kopf.on.event("", "v1", "persistentvolumes")
-def volume_changed(type: str, body: kopf.Body, logger: logging.Logger, **_: Any) -> None:
+def volume_changed(type: str, body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
     """Delete a Released volume of ours under reclaimPolicy Delete, as the provisioner does."""
     if type != "DELETED" and should_reclaim(dict(body)):
         kube.delete(kube.PV, body.metadata.name, None, uid=body.metadata.uid)
@@ -179,8 +237,8 @@ def volume_changed(type: str, body: kopf.Body, logger: logging.Logger, **_: Any)
 
 
 @kopf.on.startup()
-def register_driver(logger: logging.Logger, **_: Any) -> None:
-    """The CSIDriver object a driver's installation ships: no attach step, so no VolumeAttachments."""
+def register_driver(logger: kopf.Logger, **_: Any) -> None:
+    """The CSIDriver object a driver ships: no attach step, so no VolumeAttachments to serve."""
     driver = {
         "apiVersion": "storage.k8s.io/v1",
         "kind": "CSIDriver",
