@@ -4,6 +4,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasGenerator, BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
 
 QUANTITY_JSON_SCHEMA: dict[str, Any] = {
     "anyOf": [{"type": "integer"}, {"type": "string"}],
@@ -23,6 +24,21 @@ QUANTITY_JSON_SCHEMA: dict[str, Any] = {
 
 Quantity = Annotated[int | str, WithJsonSchema(QUANTITY_JSON_SCHEMA)]
 """A Kubernetes resource quantity (``64Gi``), validated by the API server with CEL."""
+
+
+def rule(expression: str, message: str) -> JsonDict:
+    """A CEL validation rule and the message the API server answers with when it fails."""
+    return {"rule": expression, "message": message}
+
+
+def validations(*rules: JsonDict) -> JsonDict:
+    """Schema extras carrying CEL rules, for a field's or a model's json_schema_extra."""
+    return {"x-kubernetes-validations": list(rules)}
+
+
+def immutable(what: str) -> JsonDict:
+    return rule("self == oldSelf", f"{what} is immutable")
+
 
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"

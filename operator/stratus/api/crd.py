@@ -37,6 +37,8 @@ class Kind:
     columns: tuple[PrinterColumn, ...] = ()
     rules: tuple[JSON, ...] = field(default=())
     """CEL rules on the whole object (they may read metadata.name)."""
+    record: bool = False
+    """A record Stratus writes for itself (a Port): not in `kubectl get stratus`, no Ready."""
 
     @property
     def singular(self) -> str:
@@ -76,7 +78,7 @@ def build_crd(kind: Kind) -> JSON:
                 "plural": kind.plural,
                 "singular": kind.singular,
                 "shortNames": list(kind.short_names),
-                "categories": [CATEGORY],
+                "categories": [] if kind.record else [CATEGORY],
             },
             "scope": kind.scope,
             "versions": [

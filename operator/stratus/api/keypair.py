@@ -2,7 +2,7 @@
 
 from pydantic import Field
 
-from stratus.api.common import Model, Status
+from stratus.api.common import Model, Status, immutable
 from stratus.api.crd import PHASE_COLUMN, READY_COLUMN, Kind, PrinterColumn
 
 KEY_LINE_RULE = (
@@ -24,7 +24,7 @@ class KeyPairSpec(Model):
                     "message": "publicKey must be one OpenSSH public key line: "
                     "'ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|384|521 <base64> [comment]'",
                 },
-                {"rule": "self == oldSelf", "message": "publicKey is immutable"},
+                immutable("publicKey"),
             ]
         },
     )

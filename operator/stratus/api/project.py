@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from stratus.api.common import DNS_LABEL_PATTERN, Model, Quantity, Status
+from stratus.api.common import DNS_LABEL_PATTERN, Model, Quantity, Status, immutable
 from stratus.api.crd import PHASE_COLUMN, READY_COLUMN, Kind, PrinterColumn
 
 RESERVED_NAMESPACE_RULE = "self != 'default' && !self.startsWith('kube-')"
@@ -61,7 +61,7 @@ class ProjectSpec(Model):
                     "rule": RESERVED_NAMESPACE_RULE,
                     "message": "default and kube-* namespaces are reserved",
                 },
-                {"rule": "self == oldSelf", "message": "namespace is immutable"},
+                immutable("namespace"),
             ]
         },
     )
