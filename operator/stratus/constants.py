@@ -12,6 +12,7 @@ LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "stratus"
 LABEL_KIND = f"{GROUP}/kind"
 LABEL_NAME = f"{GROUP}/name"
+LABEL_NAMESPACE = f"{GROUP}/namespace"
 LABEL_PROJECT = f"{GROUP}/project"
 
 TENANT_ROLES = ("admin", "member", "reader")

@@ -7,6 +7,7 @@ import pytest
 
 from stratus.api import KINDS
 from stratus.api.crd import build_crd
+from stratus.api.volume import VOLUME
 from stratus.cli import crds, render_crds
 
 REPO = Path(__file__).resolve().parents[2]
@@ -85,3 +86,12 @@ def test_records_stay_out_of_get_stratus() -> None:
     records = [kind for kind in KINDS if kind.record]
     assert [kind.kind for kind in records] == ["Port"]
     assert build_crd(records[0])["spec"]["names"]["categories"] == []
+
+
+def test_a_fields_own_rules_add_to_the_rules_of_its_type() -> None:
+    source = build_crd(VOLUME)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"][
+        "spec"
+    ]["properties"]["source"]
+    messages = [r["message"] for r in source["x-kubernetes-validations"]]
+    assert "source takes at most one of image, volume and snapshot" in messages
+    assert "source is immutable" in messages

@@ -2,9 +2,12 @@
 
 from stratus.api.crd import Kind
 from stratus.api.flavor import FLAVOR
+from stratus.api.image import IMAGE
 from stratus.api.keypair import KEYPAIR
 from stratus.api.network import NETWORK
 from stratus.api.port import PORT
 from stratus.api.project import PROJECT
+from stratus.api.snapshot import SNAPSHOT
+from stratus.api.volume import VOLUME
 
-KINDS: tuple[Kind, ...] = (PROJECT, FLAVOR, KEYPAIR, NETWORK, PORT)
+KINDS: tuple[Kind, ...] = (PROJECT, FLAVOR, KEYPAIR, NETWORK, PORT, IMAGE, VOLUME, SNAPSHOT)

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from stratus.constants import CATEGORY, GROUP, VERSION
 
 JSON = dict[str, Any]
+RULES = "x-kubernetes-validations"
 
 
 @dataclass(frozen=True)
@@ -112,9 +113,9 @@ def structural_schema(model: type[BaseModel]) -> JSON:
 def _structural(node: JSON, definitions: JSON) -> JSON:
     node = dict(node)
     if "$ref" in node:
-        node = {**_definition(node.pop("$ref"), definitions), **node}
+        node = _merged(_definition(node.pop("$ref"), definitions), node)
     if "allOf" in node and len(node["allOf"]) == 1:
-        node = {**_structural(node.pop("allOf")[0], definitions), **node}
+        node = _merged(_structural(node.pop("allOf")[0], definitions), node)
     if "anyOf" in node:
         node = _without_null_branch(node, definitions)
     if "const" in node:
@@ -136,6 +137,15 @@ def _structural(node: JSON, definitions: JSON) -> JSON:
     return node
 
 
+def _merged(model: JSON, field: JSON) -> JSON:
+    """A field's schema over its type's: the field's keys win, but CEL rules of both apply."""
+    rules = [*model.get(RULES, []), *field.get(RULES, [])]
+    merged = {**model, **field}
+    if rules:
+        merged[RULES] = rules
+    return merged
+
+
 def _definition(reference: str, definitions: JSON) -> JSON:
     name = reference.rsplit("/", 1)[-1]
     return _structural(definitions[name], definitions)
@@ -146,10 +156,8 @@ def _without_null_branch(node: JSON, definitions: JSON) -> JSON:
     branches = [b for b in node["anyOf"] if b != {"type": "null"}]
     nullable = len(branches) < len(node["anyOf"])
     if len(branches) == 1:
-        node = {
-            **_structural(branches[0], definitions),
-            **{k: v for k, v in node.items() if k != "anyOf"},
-        }
+        rest = {k: v for k, v in node.items() if k != "anyOf"}
+        node = _merged(_structural(branches[0], definitions), rest)
     else:
         node["anyOf"] = branches
     if nullable:

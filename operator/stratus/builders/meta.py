@@ -8,6 +8,7 @@ from stratus.constants import (
     LABEL_KIND,
     LABEL_MANAGED_BY,
     LABEL_NAME,
+    LABEL_NAMESPACE,
     MANAGED_BY,
 )
 
@@ -42,13 +43,18 @@ class Owner:
     kind: str
     name: str
     uid: str
+    namespace: str | None = None
 
     @classmethod
     def of(cls, body: Any) -> "Owner":
-        return cls(kind=body["kind"], name=body["metadata"]["name"], uid=body["metadata"]["uid"])
+        metadata = body["metadata"]
+        return cls(body["kind"], metadata["name"], metadata["uid"], metadata.get("namespace"))
 
     def labels(self) -> dict[str, str]:
-        return {LABEL_MANAGED_BY: MANAGED_BY, LABEL_KIND: self.kind, LABEL_NAME: self.name}
+        labels = {LABEL_MANAGED_BY: MANAGED_BY, LABEL_KIND: self.kind, LABEL_NAME: self.name}
+        if self.namespace:
+            labels[LABEL_NAMESPACE] = self.namespace
+        return labels
 
     def reference(self) -> Manifest:
         return {
@@ -69,12 +75,12 @@ def child(
     namespace: str | None = None,
     labels: dict[str, str] | None = None,
 ) -> Manifest:
-    """The skeleton of a child manifest, owned by `owner` and labelled as Stratus's."""
-    metadata: Manifest = {
-        "name": name,
-        "labels": {**owner.labels(), **(labels or {})},
-        "ownerReferences": [owner.reference()],
-    }
+    """The skeleton of a child manifest, labelled as Stratus's and owned by `owner` where the
+    API allows it (an ownerReference cannot cross namespaces; those children are released
+    explicitly)."""
+    metadata: Manifest = {"name": name, "labels": {**owner.labels(), **(labels or {})}}
+    if owner.namespace is None or owner.namespace == namespace:
+        metadata["ownerReferences"] = [owner.reference()]
     if namespace:
         metadata["namespace"] = namespace
     return {"apiVersion": api_version, "kind": kind, "metadata": metadata}

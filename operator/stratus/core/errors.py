@@ -6,6 +6,8 @@ class StratusError(Exception):
 
     retry_after: float | None = None
     """Seconds until a retry may help; None: wait for the user or the cluster to change."""
+    phase: str | None = None
+    """The phase this failure puts the object in; None: the handler's own default."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
@@ -14,9 +16,10 @@ class StratusError(Exception):
 
 
 class DependencyNotReady(StratusError):
-    """Something this object needs exists but is not usable yet."""
+    """Something this object needs is missing or not usable yet. A change to it wakes this
+    object at once (handlers.children.dependency_event); the retry is only a safety net."""
 
-    retry_after = 15.0
+    retry_after = 60.0
 
 
 class BackendUnavailable(StratusError):
@@ -28,6 +31,8 @@ class BackendUnavailable(StratusError):
 class Conflict(StratusError):
     """What the user asked for collides with something another owner holds."""
 
+    phase = "Error"
+
 
 class WaitingForContents(StratusError):
     """Deletion is held back until the object's contents are gone."""
@@ -37,3 +42,5 @@ class WaitingForContents(StratusError):
 
 class InvalidInput(StratusError):
     """The spec passed the API server's checks but is still unusable; the user must fix it."""
+
+    phase = "Error"

@@ -59,12 +59,21 @@ def read(api_version: str, kind: str, name: str, namespace: str | None = None) -
     return result
 
 
-def list_names(api_version: str, kind: str, namespace: str, label_selector: str = "") -> list[str]:
-    """Names of one kind's objects in one namespace (never cluster-wide)."""
+def list_objects(
+    api_version: str, kind: str, namespace: str, label_selector: str = ""
+) -> list[Manifest]:
+    """One kind's objects in one namespace (never cluster-wide): a consistent read."""
     found = _dynamic_client().get(
         _resource(api_version, kind), namespace=namespace, label_selector=label_selector
     )
-    return [item["metadata"]["name"] for item in found.to_dict()["items"]]
+    items: list[Manifest] = found.to_dict()["items"]
+    return items
+
+
+def list_names(api_version: str, kind: str, namespace: str, label_selector: str = "") -> list[str]:
+    return [
+        o["metadata"]["name"] for o in list_objects(api_version, kind, namespace, label_selector)
+    ]
 
 
 def delete(api_version: str, kind: str, name: str, namespace: str | None = None) -> None:

@@ -65,7 +65,9 @@ def _api_failure(error: ApiException) -> StratusError:
 
 
 def _failed(kind: Kind, body: kopf.Body, error: StratusError, phase: str) -> Outcome:
-    outcome = Outcome(phase=phase, ready=False, reason=error.reason, message=error.message)
+    outcome = Outcome(
+        phase=error.phase or phase, ready=False, reason=error.reason, message=error.message
+    )
     record(kind, body, outcome)
     RECONCILE_ERRORS.labels(kind.kind).inc()
     if error.retry_after is None:

@@ -1,5 +1,14 @@
 """Kopf handlers, one module per kind; importing this package registers them all."""
 
-from stratus.handlers import children, flavor, keypair, project, settings
+from stratus.handlers import (
+    children,
+    flavor,
+    image,
+    keypair,
+    project,
+    settings,
+    snapshot,
+    volume,
+)
 
-__all__ = ["children", "flavor", "keypair", "project", "settings"]
+__all__ = ["children", "flavor", "image", "keypair", "project", "settings", "snapshot", "volume"]

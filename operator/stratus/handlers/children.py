@@ -13,7 +13,7 @@ import kopf
 
 from stratus.api.crd import Kind
 from stratus.builders.meta import ChildRef, Children
-from stratus.constants import LABEL_KIND, LABEL_MANAGED_BY, LABEL_NAME, MANAGED_BY
+from stratus.constants import LABEL_KIND, LABEL_MANAGED_BY, LABEL_NAME, LABEL_NAMESPACE, MANAGED_BY
 from stratus.core.drift import covers
 from stratus.core.errors import StratusError
 from stratus.core.reconcile import Outcome, reconcile
@@ -24,6 +24,21 @@ class Parent:
     kind: Kind
     children: Callable[[kopf.Body], Children]
     ensure: Callable[[kopf.Body], Outcome]
+    observe: Callable[[kopf.Body], Outcome] | None = None
+    """Status from the children as they are, without applying anything: run when a child
+    changes without drifting (a claim binds, an import progresses)."""
+    depends_on: Callable[[kopf.Body], list[str]] | None = None
+    """Keys (dependency_key) of the Stratus objects this one waits for, so that a change to
+    one of them reconciles it at once instead of on a timer."""
+
+
+def dependency_key(kind: str, namespace: str, name: str) -> str:
+    return f"{kind}/{namespace}/{name}"
+
+
+def parent_key(namespace: str | None, name: str) -> str:
+    """How `<plural>_by_name` indexes key a parent: name, or namespace/name."""
+    return f"{namespace}/{name}" if namespace else name
 
 
 PARENTS: dict[str, Parent] = {}
@@ -33,7 +48,11 @@ CHILD_RESOURCES = (
     ("", "v1", "resourcequotas"),
     ("networking.k8s.io", "v1", "networkpolicies"),
     ("rbac.authorization.k8s.io", "v1", "rolebindings"),
+    ("", "v1", "persistentvolumeclaims"),
     ("instancetype.kubevirt.io", "v1beta1", "virtualmachineclusterinstancetypes"),
+    ("cdi.kubevirt.io", "v1beta1", "datavolumes"),
+    ("snapshot.storage.k8s.io", "v1", "volumesnapshots"),
+    ("k8s.cni.cncf.io", "v1", "network-attachment-definitions"),
 )
 
 
@@ -56,7 +75,8 @@ def child_event(type: str | None, body: kopf.Body, labels: kopf.Labels, **kwargs
     if parent is None:
         return
     index: kopf.Index[str, kopf.Body] = kwargs[f"{parent.kind.plural}_by_name"]
-    for owner in index.get(labels.get(LABEL_NAME, ""), []):
+    key = parent_key(labels.get(LABEL_NAMESPACE), labels.get(LABEL_NAME, ""))
+    for owner in index.get(key, []):
         if owner["metadata"].get("deletionTimestamp"):
             continue
         try:
@@ -64,12 +84,36 @@ def child_event(type: str | None, body: kopf.Body, labels: kopf.Labels, **kwargs
         except StratusError:
             continue  # the parent's own handler reports what is wrong with it
         if needs_reconcile(type, body, desired):
-            restore(parent, owner)
+            run(parent, owner, parent.ensure)
+        elif parent.observe is not None:
+            run(parent, owner, parent.observe)
 
 
-def restore(parent: Parent, owner: kopf.Body) -> None:
-    reconcile(parent.kind, owner, lambda: parent.ensure(owner))
+def run(parent: Parent, owner: kopf.Body, work: Callable[[kopf.Body], Outcome]) -> None:
+    reconcile(parent.kind, owner, lambda: work(owner))
 
 
 for group, version, plural in CHILD_RESOURCES:
     kopf.on.event(group, version, plural, labels={LABEL_MANAGED_BY: MANAGED_BY})(child_event)
+
+
+def dependency_event(body: kopf.Body, **kwargs: Any) -> None:
+    """A Stratus object changed: reconcile, at once, whoever waits for it and is not Ready."""
+    key = dependency_key(body["kind"], body["metadata"]["namespace"], body["metadata"]["name"])
+    for parent in PARENTS.values():
+        if parent.depends_on is None:
+            continue
+        index: kopf.Index[str, kopf.Body] = kwargs[f"{parent.kind.plural}_by_dependency"]
+        for dependent in index.get(key, []):
+            if not _ready(dependent) and not dependent["metadata"].get("deletionTimestamp"):
+                run(parent, dependent, parent.ensure)
+
+
+def _ready(body: kopf.Body) -> bool:
+    conditions = (body.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def register_dependencies(group: str, version: str, plural: str) -> None:
+    """Watch a kind others depend on (Image, Volume, Snapshot)."""
+    kopf.on.event(group, version, plural)(dependency_event)

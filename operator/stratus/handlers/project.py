@@ -7,7 +7,7 @@ from typing import Any
 import kopf
 
 from stratus.api import KINDS
-from stratus.api.project import PROJECT, ProjectSpec, ProjectUsage
+from stratus.api.project import PROJECT, ProjectSpec
 from stratus.builders import project as build
 from stratus.builders.meta import ChildRef, Children, Owner
 from stratus.constants import (
@@ -20,6 +20,7 @@ from stratus.constants import (
 )
 from stratus.core import kube
 from stratus.core.errors import Conflict, WaitingForContents
+from stratus.core.quota import usage_of
 from stratus.core.reconcile import Outcome, parse_spec, reconcile
 from stratus.handlers.children import Parent, register
 
@@ -60,11 +61,34 @@ def ensure_project(body: Body) -> Outcome:
     namespace = namespace_of(body, spec)
     claim_namespace(owner.name, namespace)
     kube.sync(build.build_project_children(owner, namespace, spec.quota, spec.members))
+    return observe_project(body)
+
+
+def observe_project(body: Body) -> Outcome:
+    """Ready once the quota is in force: until the quota controller has counted, the API
+    server refuses every create the quota covers ("status unknown for quota")."""
+    spec = parse_spec(ProjectSpec, body)
+    namespace = namespace_of(body, spec)
+    wanted = build.quota_hard(spec.quota)
+    if wanted:
+        quota_status = (kube.read("v1", "ResourceQuota", build.QUOTA_NAME, namespace) or {}).get(
+            "status"
+        ) or {}
+        if (
+            quota_status.get("hard") != wanted
+            or not wanted.keys() <= (quota_status.get("used") or {}).keys()
+        ):
+            return Outcome(
+                phase="Active",
+                ready=False,
+                reason="QuotaPending",
+                message="waiting for the quota controller to count the namespace",
+                fields={"namespace": namespace},
+            )
     return Outcome(
         phase="Active",
         message=f"namespace {namespace} is ready",
-        # The counted kinds (Server, Volume, Network, Bucket) add their usage as they arrive.
-        fields={"namespace": namespace, "usage": ProjectUsage().model_dump(by_alias=True)},
+        fields={"namespace": namespace, "usage": usage_of(namespace)},
     )
 
 
@@ -73,7 +97,7 @@ def projects_by_name(name: str, body: Body, **_: Any) -> dict[str, Body]:
     return {name: body}
 
 
-register(Parent(PROJECT, project_children, ensure_project))
+register(Parent(PROJECT, project_children, ensure_project, observe_project))
 
 
 def claim_namespace(project: str, namespace: str) -> None:

@@ -1,0 +1,43 @@
+"""Operator configuration: one YAML file (STRATUS_CONFIG), defaults documented here."""
+
+import functools
+import os
+from pathlib import Path
+
+import yaml
+from pydantic import Field
+
+from stratus.api.common import Model
+
+
+class StorageSettings(Model):
+    volume_types: dict[str, str] = Field(
+        default_factory=lambda: {"standard": "standard"},
+        description="Volume.spec.volumeType -> StorageClass name.",
+    )
+    snapshot_class: str = Field(
+        default="standard", description="The VolumeSnapshotClass of Snapshots."
+    )
+    images_namespace: str = Field(
+        default="stratus-images",
+        description="Where golden Image volumes live; only Stratus reads and clones them.",
+    )
+    default_image_size: str = Field(
+        default="10Gi", description="Size of a golden Image volume when minDisk is not set."
+    )
+
+
+class Settings(Model):
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    kata_runtime_class: str = Field(
+        default="kata", description="RuntimeClass of runtime: kata Servers."
+    )
+
+
+@functools.cache
+def settings() -> Settings:
+    """The settings from $STRATUS_CONFIG, or the defaults when it is not set."""
+    path = os.environ.get("STRATUS_CONFIG")
+    if not path:
+        return Settings()
+    return Settings.model_validate(yaml.safe_load(Path(path).read_text()) or {})

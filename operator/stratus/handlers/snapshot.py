@@ -1,0 +1,99 @@
+"""Snapshot handlers: a CSI VolumeSnapshot of the Volume's claim, and its readiness."""
+
+from typing import Any
+
+import kopf
+
+from stratus.api.snapshot import SNAPSHOT, SnapshotSpec
+from stratus.builders.meta import ChildRef, Children, Owner
+from stratus.builders.storage import SNAPSHOT_API_VERSION, build_volume_snapshot
+from stratus.config import settings
+from stratus.constants import API_VERSION, GROUP, VERSION
+from stratus.core import kube
+from stratus.core.errors import DependencyNotReady
+from stratus.core.reconcile import Outcome, parse_spec, reconcile
+from stratus.handlers.children import Parent, dependency_key, parent_key, register
+
+USABLE = ("Available", "InUse")
+
+
+@kopf.on.resume(GROUP, VERSION, SNAPSHOT.plural)
+@kopf.on.create(GROUP, VERSION, SNAPSHOT.plural)
+@kopf.on.update(GROUP, VERSION, SNAPSHOT.plural)
+def snapshot_changed(body: kopf.Body, **_: Any) -> None:
+    reconcile(SNAPSHOT, body, lambda: ensure_snapshot(body), error_phase="Creating")
+
+
+@kopf.index(GROUP, VERSION, SNAPSHOT.plural)
+def snapshots_by_name(
+    namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> dict[str, kopf.Body]:
+    return {parent_key(namespace, name): body}
+
+
+@kopf.index(GROUP, VERSION, SNAPSHOT.plural)
+def snapshots_by_dependency(body: kopf.Body, **_: Any) -> dict[str, kopf.Body]:
+    return {snapshot_dependencies(body)[0]: body}
+
+
+def snapshot_dependencies(body: kopf.Body) -> list[str]:
+    volume = str((body.get("spec") or {}).get("volume"))
+    return [dependency_key("Volume", body["metadata"]["namespace"], volume)]
+
+
+def snapshot_children(body: kopf.Body) -> Children:
+    """The VolumeSnapshot; the Volume must hold a bound claim the first time."""
+    spec = parse_spec(SnapshotSpec, body)
+    owner = Owner.of(body)
+    existing = kube.read(SNAPSHOT_API_VERSION, "VolumeSnapshot", owner.name, owner.namespace)
+    claim = ((existing or {}).get("spec") or {}).get("source", {}).get("persistentVolumeClaimName")
+    if claim is None:
+        volume = kube.read(API_VERSION, "Volume", spec.volume, owner.namespace)
+        status = (volume or {}).get("status") or {}
+        if volume is None or status.get("phase") not in USABLE:
+            state = (
+                "does not exist" if volume is None else f"is {status.get('phase') or 'not ready'}"
+            )
+            raise DependencyNotReady("VolumeNotReady", f"Volume {spec.volume} {state}")
+        claim = status["claimName"]
+    snapshot = build_volume_snapshot(owner, str(claim), settings().storage.snapshot_class)
+    return {ChildRef.of(snapshot): snapshot}
+
+
+def ensure_snapshot(body: kopf.Body) -> Outcome:
+    kube.sync(snapshot_children(body))
+    return observe_snapshot(body)
+
+
+def observe_snapshot(body: kopf.Body) -> Outcome:
+    name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
+    snapshot = kube.read(SNAPSHOT_API_VERSION, "VolumeSnapshot", name, namespace) or {}
+    status = snapshot.get("status") or {}
+    fields = {"volumeSnapshot": name, "size": status.get("restoreSize")}
+    if (error := status.get("error")) and error.get("message"):
+        return Outcome(
+            phase="Error",
+            ready=False,
+            reason="SnapshotFailed",
+            message=str(error["message"]),
+            fields=fields,
+        )
+    if status.get("readyToUse"):
+        return Outcome(
+            phase="Available",
+            reason="Available",
+            message=f"{fields['size']} snapshot ready",
+            fields=fields,
+        )
+    return Outcome(
+        phase="Creating",
+        ready=False,
+        reason="Creating",
+        message="taking the snapshot",
+        fields=fields,
+    )
+
+
+register(
+    Parent(SNAPSHOT, snapshot_children, ensure_snapshot, observe_snapshot, snapshot_dependencies)
+)

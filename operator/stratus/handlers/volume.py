@@ -1,0 +1,282 @@
+"""Volume handlers: admit against quota, create the claim or clone, grow it, report its state,
+and keep an attached Volume from being deleted."""
+
+from typing import Any
+
+import kopf
+
+from stratus.api.volume import VOLUME, VolumeSpec
+from stratus.builders.meta import ChildRef, Children, Manifest, Owner
+from stratus.builders.storage import (
+    DATAVOLUME_API_VERSION,
+    build_volume_claim,
+    build_volume_datavolume,
+    resized_claim,
+)
+from stratus.config import settings
+from stratus.constants import API_VERSION, GROUP, LABEL_KIND, LABEL_NAME, VERSION
+from stratus.core import kube
+from stratus.core.errors import DependencyNotReady, InvalidInput, WaitingForContents
+from stratus.core.quota import admit_storage, amount, refresh_usage
+from stratus.core.reconcile import Outcome, parse_spec, reconcile
+from stratus.handlers.children import (
+    Parent,
+    dependency_key,
+    parent_key,
+    register,
+    register_dependencies,
+    run,
+)
+from stratus.handlers.image import resolve_image
+
+USABLE = ("Available", "InUse")
+
+
+@kopf.on.resume(GROUP, VERSION, VOLUME.plural)
+@kopf.on.create(GROUP, VERSION, VOLUME.plural)
+@kopf.on.update(GROUP, VERSION, VOLUME.plural)
+def volume_changed(body: kopf.Body, **_: Any) -> None:
+    reconcile(VOLUME, body, lambda: ensure_volume(body), error_phase="Creating")
+
+
+@kopf.on.delete(GROUP, VERSION, VOLUME.plural)
+def volume_deleted(body: kopf.Body, **_: Any) -> None:
+    reconcile(VOLUME, body, lambda: release_volume(body), error_phase="Deleting")
+
+
+@kopf.index(GROUP, VERSION, VOLUME.plural)
+def volumes_by_name(
+    namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> dict[str, kopf.Body]:
+    return {parent_key(namespace, name): body}
+
+
+@kopf.index(GROUP, VERSION, VOLUME.plural)
+def volumes_by_dependency(body: kopf.Body, **_: Any) -> dict[str, kopf.Body] | None:
+    dependencies = volume_dependencies(body)
+    return {dependencies[0]: body} if dependencies else None
+
+
+def volume_dependencies(body: kopf.Body) -> list[str]:
+    source = (body.get("spec") or {}).get("source") or {}
+    namespace = body["metadata"]["namespace"]
+    for kind, field in (("Image", "image"), ("Volume", "volume"), ("Snapshot", "snapshot")):
+        if reference := source.get(field):
+            owner_namespace, _, name = str(reference).rpartition("/")
+            return [dependency_key(kind, owner_namespace or namespace, name)]
+    return []
+
+
+def storage_class_of(spec: VolumeSpec) -> str:
+    offered = settings().storage.volume_types
+    if spec.volume_type not in offered:
+        raise InvalidInput(
+            "UnknownVolumeType",
+            f"volumeType {spec.volume_type} is not offered; offered: {', '.join(sorted(offered))}",
+        )
+    return offered[spec.volume_type]
+
+
+def volume_children(body: kopf.Body) -> Children:
+    """The claim or DataVolume; a source is resolved only until the child exists."""
+    spec = parse_spec(VolumeSpec, body)
+    owner = Owner.of(body)
+    storage_class = storage_class_of(spec)
+    source = spec.source
+    if source is None or source.snapshot:
+        existing = kube.read("v1", "PersistentVolumeClaim", owner.name, owner.namespace)
+        snapshot = None
+        if source is not None:
+            data_source = ((existing or {}).get("spec") or {}).get("dataSource") or {}
+            snapshot = data_source.get("name") or snapshot_to_restore(owner, spec)
+        claim = build_volume_claim(owner, spec, storage_class, snapshot)
+        return {ChildRef.of(claim): claim}
+    existing = kube.read(DATAVOLUME_API_VERSION, "DataVolume", owner.name, owner.namespace)
+    clone_from = ((existing or {}).get("spec") or {}).get("source") or clone_source(owner, spec)
+    datavolume = build_volume_datavolume(owner, spec, storage_class, clone_from)
+    return {ChildRef.of(datavolume): datavolume}
+
+
+def _check_size(spec: VolumeSpec, needed: str | int | None, what: str) -> None:
+    if needed is not None and amount(spec.size) < amount(needed):
+        raise InvalidInput(
+            "VolumeTooSmall", f"size {spec.size} is smaller than the {needed} {what} needs"
+        )
+
+
+def snapshot_to_restore(owner: Owner, spec: VolumeSpec) -> str:
+    name = str(spec.source.snapshot) if spec.source else ""
+    snapshot = kube.read(API_VERSION, "Snapshot", name, owner.namespace)
+    status = (snapshot or {}).get("status") or {}
+    if snapshot is None or status.get("phase") != "Available":
+        state = "does not exist" if snapshot is None else f"is {status.get('phase') or 'not ready'}"
+        raise DependencyNotReady("SnapshotNotReady", f"Snapshot {name} {state}")
+    _check_size(spec, status.get("size"), f"Snapshot {name}")
+    return str(status["volumeSnapshot"])
+
+
+def clone_source(owner: Owner, spec: VolumeSpec) -> Manifest:
+    """What CDI copies from: a golden Image volume, a registry image, or another Volume."""
+    assert spec.source is not None
+    namespace = str(owner.namespace)
+    if spec.source.volume:
+        name = spec.source.volume
+        volume = kube.read(API_VERSION, "Volume", name, namespace)
+        status = (volume or {}).get("status") or {}
+        if volume is None or status.get("phase") not in USABLE:
+            state = (
+                "does not exist" if volume is None else f"is {status.get('phase') or 'not ready'}"
+            )
+            raise DependencyNotReady("SourceVolumeNotReady", f"Volume {name} {state}")
+        _check_size(spec, volume["spec"]["size"], f"Volume {name}")
+        return {"pvc": {"namespace": namespace, "name": status["claimName"]}}
+    image_namespace, name, image, image_spec = resolve_image(namespace, str(spec.source.image))
+    status = image.get("status") or {}
+    if status.get("phase") != "Active":
+        raise DependencyNotReady(
+            "ImageNotReady", f"Image {image_namespace}/{name} is {status.get('phase') or 'Queued'}"
+        )
+    _check_size(spec, image_spec.min_disk, f"Image {image_namespace}/{name}")
+    if image_spec.source.registry:
+        return {"registry": {"url": image_spec.source.registry}}
+    golden_namespace, golden = str(status["goldenVolume"]).split("/", 1)
+    return {"pvc": {"namespace": golden_namespace, "name": golden}}
+
+
+def ensure_volume(body: kopf.Body) -> Outcome:
+    spec = parse_spec(VolumeSpec, body)
+    owner = Owner.of(body)
+    namespace = str(owner.namespace)
+    children = volume_children(body)
+    claim = kube.read("v1", "PersistentVolumeClaim", owner.name, namespace)
+    requested = _requested(claim)
+    grows = requested is not None and amount(spec.size) > amount(requested)
+    if not (body.get("status") or {}).get("claimName") or grows:
+        admit_storage(namespace, owner.name, spec.size)
+        refresh_usage(namespace)
+    kube.sync(children)
+    if grows and spec.source is not None and not spec.source.snapshot:
+        kube.apply(resized_claim(owner, spec.size))
+    return observe_volume(body)
+
+
+def _requested(claim: Manifest | None) -> str | None:
+    return ((((claim or {}).get("spec") or {}).get("resources") or {}).get("requests") or {}).get(
+        "storage"
+    )
+
+
+def observe_volume(body: kopf.Body) -> Outcome:
+    """Creating until the claim is bound, then Available, InUse or Resizing."""
+    spec = parse_spec(VolumeSpec, body)
+    name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
+    fields: dict[str, Any] = {"claimName": name}
+    if spec.source is not None and not spec.source.snapshot:
+        datavolume = kube.read(DATAVOLUME_API_VERSION, "DataVolume", name, namespace) or {}
+        status = datavolume.get("status") or {}
+        fields["progress"] = status.get("progress")
+        failure = next(
+            (
+                c.get("message")
+                for c in status.get("conditions") or []
+                if c.get("type") == "Running"
+                and c.get("status") == "False"
+                and c.get("reason") == "Error"
+            ),
+            None,
+        )
+        if failure:
+            return Outcome(
+                phase="Error", ready=False, reason="CopyFailed", message=str(failure), fields=fields
+            )
+        if status.get("phase") != "Succeeded":
+            return Outcome(
+                phase="Creating",
+                ready=False,
+                reason="Copying",
+                message=f"copying the source {status.get('progress') or ''}".strip(),
+                fields=fields,
+            )
+    claim = kube.read("v1", "PersistentVolumeClaim", name, namespace) or {}
+    claim_status = claim.get("status") or {}
+    if claim_status.get("phase") != "Bound":
+        return Outcome(
+            phase="Creating",
+            ready=False,
+            reason="WaitingForClaim",
+            message="waiting for the claim to be bound",
+            fields=fields,
+        )
+    capacity = (claim_status.get("capacity") or {}).get("storage")
+    fields["capacity"] = capacity
+    fields["attachedTo"] = attached_to(namespace, name)
+    if capacity and amount(capacity) < amount(spec.size):
+        return Outcome(
+            phase="Resizing",
+            reason="Resizing",
+            message=f"growing from {capacity} to {spec.size}",
+            fields=fields,
+        )
+    if fields["attachedTo"]:
+        return Outcome(
+            phase="InUse",
+            reason="Attached",
+            message=f"attached to {fields['attachedTo']}",
+            fields=fields,
+        )
+    return Outcome(
+        phase="Available", reason="Available", message=f"{capacity} available", fields=fields
+    )
+
+
+def attached_to(namespace: str, claim: str) -> str | None:
+    """The Server (or VirtualMachine) whose disks use the claim."""
+    for machine in kube.list_objects("kubevirt.io/v1", "VirtualMachine", namespace):
+        if claim in claims_of(machine):
+            labels = machine["metadata"].get("labels") or {}
+            if labels.get(LABEL_KIND) == "Server":
+                return str(labels.get(LABEL_NAME))
+            return str(machine["metadata"]["name"])
+    return None
+
+
+def claims_of(machine: Manifest) -> set[str]:
+    volumes = (((machine.get("spec") or {}).get("template") or {}).get("spec") or {}).get(
+        "volumes"
+    ) or []
+    claims = {(v.get("persistentVolumeClaim") or {}).get("claimName") for v in volumes}
+    claims |= {(v.get("dataVolume") or {}).get("name") for v in volumes}
+    return {c for c in claims if c}
+
+
+def release_volume(body: kopf.Body) -> Outcome:
+    """An attached Volume waits for its detachment; the claim then goes with the Volume."""
+    name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
+    holder = attached_to(namespace, name)
+    if holder:
+        raise WaitingForContents(
+            "VolumeInUse", f"Volume {name} is attached to {holder}; detach it first"
+        )
+    refresh_usage(namespace)
+    return Outcome(phase="Deleting", ready=False, reason="Deleting", message="releasing the claim")
+
+
+VOLUME_PARENT = Parent(VOLUME, volume_children, ensure_volume, observe_volume, volume_dependencies)
+register(VOLUME_PARENT)
+register_dependencies(GROUP, VERSION, "images")
+register_dependencies(GROUP, VERSION, "volumes")
+register_dependencies(GROUP, VERSION, "snapshots")
+
+
+@kopf.on.event("kubevirt.io", "v1", "virtualmachines")
+def machine_changed(body: kopf.Body, **kwargs: Any) -> None:
+    """Attachments changed: refresh the Volumes this machine uses now or used before."""
+    index: kopf.Index[str, kopf.Body] = kwargs["volumes_by_name"]
+    namespace, machine = body["metadata"]["namespace"], body["metadata"]["name"]
+    claims = claims_of(dict(body))
+    for key in [k for k in index if k.startswith(f"{namespace}/")]:
+        for volume in index.get(key, []):
+            status = volume.get("status") or {}
+            involved = volume["metadata"]["name"] in claims or status.get("attachedTo") == machine
+            if involved and status.get("phase") in (*USABLE, "Resizing"):
+                run(VOLUME_PARENT, volume, observe_volume)
