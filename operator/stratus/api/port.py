@@ -15,7 +15,7 @@ class PortSpec(Model):
     network: str = Field(
         max_length=253,
         description="The Network, in the Port's namespace.",
-        json_schema_extra=validations(immutable("holder")),
+        json_schema_extra=validations(immutable("network")),
     )
     address: str = Field(
         max_length=45,

@@ -1,0 +1,1 @@
+"""Address management for Networks: a pure allocator and its persistence as Port objects."""
