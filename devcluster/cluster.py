@@ -309,7 +309,7 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 
 
 def install(state: State) -> None:
-    """Install Stratus's CRDs and tenant roles, as the Helm chart does in a real cluster."""
+    """Install Stratus's CRDs, tenant roles and admission policies, as the Helm chart does."""
     root = HERE.parent
     kubectl(
         state,
@@ -321,5 +321,7 @@ def install(state: State) -> None:
         str(root / "crds"),
         "-f",
         str(root / "charts" / "stratus" / "files" / "tenant-roles.yaml"),
+        "-f",
+        str(root / "charts" / "stratus" / "files" / "admission-policies.yaml"),
     )
     kubectl(state, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")

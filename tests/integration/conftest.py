@@ -14,8 +14,11 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes.config import kube_config
 
 from devcluster.cluster import State, down, free_port, install, run_kubectl, running, up
+from stratus.constants import API_VERSION
+from stratus.core import kube
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -164,6 +167,20 @@ def operator(cluster: Cluster) -> Iterator[Operator]:
     handle.start()
     yield handle
     handle.stop()
+
+
+@pytest.fixture(scope="session")
+def operator_client(cluster: Cluster) -> Iterator[None]:
+    """Point stratus.core.kube at the local cluster, to act as the operator does (allocate)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KUBECONFIG", str(cluster.kubeconfig))
+        # The kubernetes package reads KUBECONFIG once, when it is first imported.
+        patch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(cluster.kubeconfig))
+        kube._dynamic_client.cache_clear()
+        # Warm discovery before threads race on it.
+        assert kube.served(API_VERSION, "Port")
+        yield
+    kube._dynamic_client.cache_clear()
 
 
 @pytest.fixture

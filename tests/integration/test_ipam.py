@@ -5,15 +5,12 @@ import functools
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from kubernetes.config import kube_config
 
 from stratus.api.network import AllocationPool, Subnet
-from stratus.constants import API_VERSION
-from stratus.core import kube
 from stratus.ipam.errors import AddressInUse, NetworkFull
 from stratus.ipam.ports import Holder, allocate, holder_addresses, release
 from tests.integration.conftest import Cluster, stratus_object
@@ -22,17 +19,9 @@ RACE_BOUND_SECONDS = 60.0
 """Generous: the 50-way race takes a few seconds against the local control plane."""
 
 
-@pytest.fixture(scope="module", autouse=True)
-def kube_client(cluster: Cluster) -> Iterator[None]:
-    """Point stratus.core.kube at the local cluster, and warm discovery before threads race."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("KUBECONFIG", str(cluster.kubeconfig))
-        # The kubernetes package reads KUBECONFIG once, when it is first imported.
-        patch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(cluster.kubeconfig))
-        kube._dynamic_client.cache_clear()
-        assert kube.served(API_VERSION, "Port")
-        yield
-    kube._dynamic_client.cache_clear()
+@pytest.fixture(autouse=True)
+def client(operator_client: None) -> None:
+    """Every test here allocates as the operator does."""
 
 
 @pytest.fixture

@@ -5,10 +5,21 @@ from stratus.handlers import (
     flavor,
     image,
     keypair,
+    network,
     project,
     settings,
     snapshot,
     volume,
 )
 
-__all__ = ["children", "flavor", "image", "keypair", "project", "settings", "snapshot", "volume"]
+__all__ = [
+    "children",
+    "flavor",
+    "image",
+    "keypair",
+    "network",
+    "project",
+    "settings",
+    "snapshot",
+    "volume",
+]
