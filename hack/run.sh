@@ -9,10 +9,13 @@ kubectl=$(.venv/bin/python -c 'from devcluster.components import binary; print(b
 operator=$!
 trap 'kill $operator 2>/dev/null; wait $operator 2>/dev/null' EXIT INT TERM
 
+# The Project first: what lives inside it needs its namespace and counted quota.
+"$kubectl" apply -f examples/flavors.yaml -f examples/project.yaml
+"$kubectl" wait --for=condition=Ready --timeout=180s project/acme
 "$kubectl" apply -k examples/
 echo "waiting for the examples to become Ready ..."
-"$kubectl" wait --for=condition=Ready --timeout=180s $("$kubectl" get -k examples/ -o name)
-"$kubectl" get stratus
+"$kubectl" kustomize examples/ | "$kubectl" wait --for=condition=Ready --timeout=180s -f -
+"$kubectl" get stratus -A
 echo
 echo "Stratus is running (log: .stratus/logs/operator.log). KUBECONFIG=$KUBECONFIG"
 echo "Press Ctrl-C to stop the operator; 'make cluster-down' stops the local cluster."

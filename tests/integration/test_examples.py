@@ -8,12 +8,18 @@ from tests.integration.conftest import REPO, Cluster, Operator
 def test_examples_become_ready_and_are_listed_by_get_stratus(
     cluster: Cluster, operator: Operator
 ) -> None:
-    cluster.kubectl("apply", "-k", str(REPO / "examples"))
-    applied = cluster.kubectl("get", "-k", str(REPO / "examples"), "-o", "name").stdout.split()
-    assert len(applied) >= 4
-    cluster.kubectl("wait", "--for=condition=Ready", "--timeout=120s", *applied)
-    listed = cluster.kubectl("get", "stratus").stdout
-    for name in ("m1.small", "m1.medium", "acme"):
+    examples = REPO / "examples"
+    cluster.kubectl(
+        "apply", "-f", str(examples / "flavors.yaml"), "-f", str(examples / "project.yaml")
+    )
+    cluster.wait("project/acme", "condition=Ready", timeout=120)
+    cluster.kubectl("apply", "-k", str(examples))
+    applied = cluster.kubectl("get", "-k", str(examples), "-o", "name").stdout.split()
+    assert len(applied) >= 12
+    rendered = cluster.kubectl("kustomize", str(examples)).stdout
+    cluster.kubectl("wait", "--for=condition=Ready", "--timeout=120s", "-f", "-", stdin=rendered)
+    listed = cluster.kubectl("get", "stratus", "-A").stdout
+    for name in ("m1.small", "acme", "alice", "web", "ubuntu-24.04", "db-root", "db-data-nightly"):
         assert name in listed
 
 

@@ -12,6 +12,7 @@ from kubernetes.dynamic.resource import Resource
 from stratus.builders.meta import Children
 from stratus.constants import FIELD_MANAGER
 from stratus.core.errors import BackendUnavailable
+from stratus.core.metrics import APPLY_REQUESTS
 
 Manifest = dict[str, Any]
 
@@ -37,6 +38,7 @@ def _resource(api_version: str, kind: str) -> Resource:
 def apply(manifest: Manifest) -> Manifest:
     """Server-side apply as Stratus; the API server persists nothing when nothing changed."""
     metadata = manifest["metadata"]
+    APPLY_REQUESTS.labels(manifest["kind"]).inc()
     applied = _dynamic_client().server_side_apply(
         _resource(manifest["apiVersion"], manifest["kind"]),
         body=manifest,

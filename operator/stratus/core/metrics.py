@@ -17,3 +17,8 @@ RECONCILE_TIME = Histogram(
     "Length of time per reconciliation per controller.",
     ["controller"],
 )
+APPLY_REQUESTS = Counter(
+    "stratus_apply_requests_total",
+    "Server-side apply requests sent for children, by kind: how much writing reconciles cost.",
+    ["kind"],
+)
