@@ -142,3 +142,26 @@ def test_ipv6_network_counts_a_whole_64(cluster: Cluster, project: str) -> None:
     cluster.apply(network("v6", project, {"cidr": "fd00:10::/64", "gateway": "fd00:10::1"}))
     cluster.wait("network/v6", "condition=Ready", project)
     assert cluster.get("network", "v6", project)["status"]["ports"]["available"] == 2**63 - 1
+
+
+def test_changing_mtu_updates_the_attachment_and_deletion_removes_it(
+    cluster: Cluster, project: str
+) -> None:
+    subnet = {"cidr": "172.30.0.0/24"}
+    cluster.apply(network("edit", project, subnet, mtu=1500))
+    cluster.wait("network/edit", "condition=Ready", project)
+    cluster.apply(network("edit", project, subnet, mtu=9000, vlan=7))
+
+    def config() -> dict[str, Any]:
+        found = cluster.get("network-attachment-definitions", "edit", project)
+        return json.loads(found["spec"]["config"]) if found else {}
+
+    cluster.wait_until(
+        "the new mtu", lambda: config().get("mtu") == 9000 and config().get("vlan") == 7
+    )
+    cluster.kubectl("delete", "network", "edit", "-n", project)
+    cluster.wait_until(
+        "the attachment to go",
+        lambda: cluster.get("network-attachment-definitions", "edit", project) is None,
+    )
+    assert cluster.get("project", project)["status"]["usage"]["networks"] == 0
