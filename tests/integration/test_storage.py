@@ -149,15 +149,12 @@ def test_concurrent_creates_never_overshoot_the_storage_quota(
     assert phases.count("Error") == 2
     assert cluster.get("project", project)["status"]["usage"]["storage"] == "40Gi"
     cluster.kubectl("delete", "volumes", "--all", "-n", project, "--wait=false")
-    cluster.wait_until(
-        "usage to drop to nothing",
-        lambda: (
-            cluster.get("project", project)["status"]["usage"] | {"storage": "0"}
-            == cluster.get("project", project)["status"]["usage"]
-            and cluster.get("project", project)["status"]["usage"]["volumes"] == 0
-        ),
-        timeout=90,
-    )
+
+    def emptied() -> bool:
+        usage = cluster.get("project", project)["status"]["usage"]
+        return bool(usage["storage"] == "0" and usage["volumes"] == 0)
+
+    cluster.wait_until("usage to drop to nothing after concurrent deletes", emptied, timeout=90)
 
 
 def test_volume_count_quota_is_refused_by_the_api_server(cluster: Cluster, project: str) -> None:
