@@ -13,9 +13,17 @@ import kopf
 
 from stratus.api.crd import Kind
 from stratus.builders.meta import ChildRef, Children
-from stratus.constants import LABEL_KIND, LABEL_MANAGED_BY, LABEL_NAME, LABEL_NAMESPACE, MANAGED_BY
+from stratus.constants import (
+    API_VERSION,
+    LABEL_KIND,
+    LABEL_MANAGED_BY,
+    LABEL_NAME,
+    LABEL_NAMESPACE,
+    MANAGED_BY,
+)
+from stratus.core import kube
 from stratus.core.drift import covers
-from stratus.core.errors import StratusError
+from stratus.core.errors import DependencyNotReady, StratusError
 from stratus.core.reconcile import Outcome, reconcile
 
 
@@ -34,6 +42,19 @@ class Parent:
 
 def dependency_key(kind: str, namespace: str, name: str) -> str:
     return f"{kind}/{namespace}/{name}"
+
+
+def ready_dependency(
+    kind: str, name: str, namespace: str, phases: tuple[str, ...], reason: str
+) -> dict[str, Any]:
+    """The Stratus object this one needs, in one of `phases`; otherwise DependencyNotReady,
+    which a change to that object ends at once (dependency_event)."""
+    found = kube.read(API_VERSION, kind, name, namespace)
+    phase = ((found or {}).get("status") or {}).get("phase")
+    if found is None or phase not in phases:
+        state = "does not exist" if found is None else f"is {phase or 'not ready'}"
+        raise DependencyNotReady(reason, f"{kind} {name} {state}")
+    return found
 
 
 def parent_key(namespace: str | None, name: str) -> str:

@@ -88,7 +88,7 @@ def observe_image(body: kopf.Body) -> Outcome:
     golden = kube.read(ref.api_version, ref.kind, ref.name, ref.namespace)
     status = (golden or {}).get("status") or {}
     location = {"goldenVolume": f"{ref.namespace}/{ref.name}", "progress": status.get("progress")}
-    failure = _import_failure(status)
+    failure = datavolume_failure(status)
     if failure:
         return Outcome(
             phase="Error", ready=False, reason="ImportFailed", message=failure, fields=location
@@ -115,8 +115,8 @@ def observe_image(body: kopf.Body) -> Outcome:
     )
 
 
-def _import_failure(status: kube.Manifest) -> str | None:
-    """CDI's own words when the importer fails (it keeps retrying; Stratus reports it)."""
+def datavolume_failure(status: kube.Manifest) -> str | None:
+    """CDI's own words when an import or clone fails (CDI keeps retrying; Stratus reports it)."""
     if status.get("phase") == "Failed":
         return "the import failed"
     for condition in status.get("conditions") or []:

@@ -8,11 +8,16 @@ from stratus.api.snapshot import SNAPSHOT, SnapshotSpec
 from stratus.builders.meta import ChildRef, Children, Owner
 from stratus.builders.storage import SNAPSHOT_API_VERSION, build_volume_snapshot
 from stratus.config import settings
-from stratus.constants import API_VERSION, GROUP, VERSION
+from stratus.constants import GROUP, VERSION
 from stratus.core import kube
-from stratus.core.errors import DependencyNotReady
 from stratus.core.reconcile import Outcome, parse_spec, reconcile
-from stratus.handlers.children import Parent, dependency_key, parent_key, register
+from stratus.handlers.children import (
+    Parent,
+    dependency_key,
+    parent_key,
+    ready_dependency,
+    register,
+)
 
 USABLE = ("Available", "InUse")
 
@@ -48,14 +53,10 @@ def snapshot_children(body: kopf.Body) -> Children:
     existing = kube.read(SNAPSHOT_API_VERSION, "VolumeSnapshot", owner.name, owner.namespace)
     claim = ((existing or {}).get("spec") or {}).get("source", {}).get("persistentVolumeClaimName")
     if claim is None:
-        volume = kube.read(API_VERSION, "Volume", spec.volume, owner.namespace)
-        status = (volume or {}).get("status") or {}
-        if volume is None or status.get("phase") not in USABLE:
-            state = (
-                "does not exist" if volume is None else f"is {status.get('phase') or 'not ready'}"
-            )
-            raise DependencyNotReady("VolumeNotReady", f"Volume {spec.volume} {state}")
-        claim = status["claimName"]
+        volume = ready_dependency(
+            "Volume", spec.volume, str(owner.namespace), USABLE, "VolumeNotReady"
+        )
+        claim = volume["status"]["claimName"]
     snapshot = build_volume_snapshot(owner, str(claim), settings().storage.snapshot_class)
     return {ChildRef.of(snapshot): snapshot}
 

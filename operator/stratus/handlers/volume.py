@@ -14,7 +14,7 @@ from stratus.builders.storage import (
     resized_claim,
 )
 from stratus.config import settings
-from stratus.constants import API_VERSION, GROUP, LABEL_KIND, LABEL_NAME, VERSION
+from stratus.constants import GROUP, LABEL_KIND, LABEL_NAME, VERSION
 from stratus.core import kube
 from stratus.core.errors import DependencyNotReady, InvalidInput, WaitingForContents
 from stratus.core.quota import admit_storage, amount, refresh_usage
@@ -23,11 +23,12 @@ from stratus.handlers.children import (
     Parent,
     dependency_key,
     parent_key,
+    ready_dependency,
     register,
     register_dependencies,
     run,
 )
-from stratus.handlers.image import resolve_image
+from stratus.handlers.image import datavolume_failure, resolve_image
 
 USABLE = ("Available", "InUse")
 
@@ -106,11 +107,10 @@ def _check_size(spec: VolumeSpec, needed: str | int | None, what: str) -> None:
 
 def snapshot_to_restore(owner: Owner, spec: VolumeSpec) -> str:
     name = str(spec.source.snapshot) if spec.source else ""
-    snapshot = kube.read(API_VERSION, "Snapshot", name, owner.namespace)
-    status = (snapshot or {}).get("status") or {}
-    if snapshot is None or status.get("phase") != "Available":
-        state = "does not exist" if snapshot is None else f"is {status.get('phase') or 'not ready'}"
-        raise DependencyNotReady("SnapshotNotReady", f"Snapshot {name} {state}")
+    snapshot = ready_dependency(
+        "Snapshot", name, str(owner.namespace), ("Available",), "SnapshotNotReady"
+    )
+    status = snapshot["status"]
     _check_size(spec, status.get("size"), f"Snapshot {name}")
     return str(status["volumeSnapshot"])
 
@@ -121,13 +121,8 @@ def clone_source(owner: Owner, spec: VolumeSpec) -> Manifest:
     namespace = str(owner.namespace)
     if spec.source.volume:
         name = spec.source.volume
-        volume = kube.read(API_VERSION, "Volume", name, namespace)
-        status = (volume or {}).get("status") or {}
-        if volume is None or status.get("phase") not in USABLE:
-            state = (
-                "does not exist" if volume is None else f"is {status.get('phase') or 'not ready'}"
-            )
-            raise DependencyNotReady("SourceVolumeNotReady", f"Volume {name} {state}")
+        volume = ready_dependency("Volume", name, namespace, USABLE, "SourceVolumeNotReady")
+        status = volume["status"]
         _check_size(spec, volume["spec"]["size"], f"Volume {name}")
         return {"pvc": {"namespace": namespace, "name": status["claimName"]}}
     image_namespace, name, image, image_spec = resolve_image(namespace, str(spec.source.image))
@@ -175,16 +170,7 @@ def observe_volume(body: kopf.Body) -> Outcome:
         datavolume = kube.read(DATAVOLUME_API_VERSION, "DataVolume", name, namespace) or {}
         status = datavolume.get("status") or {}
         fields["progress"] = status.get("progress")
-        failure = next(
-            (
-                c.get("message")
-                for c in status.get("conditions") or []
-                if c.get("type") == "Running"
-                and c.get("status") == "False"
-                and c.get("reason") == "Error"
-            ),
-            None,
-        )
+        failure = datavolume_failure(status)
         if failure:
             return Outcome(
                 phase="Error", ready=False, reason="CopyFailed", message=str(failure), fields=fields
