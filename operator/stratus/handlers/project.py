@@ -1,7 +1,6 @@
 """Project handlers: keep the namespace, quota, bindings and policy as the spec says;
 on deletion, honour the deletion policy before letting the Project go."""
 
-from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -19,6 +18,7 @@ from stratus.constants import (
     VERSION,
 )
 from stratus.core import kube
+from stratus.core.drift import covers
 from stratus.core.errors import Conflict, WaitingForContents
 from stratus.core.quota import usage_of
 from stratus.core.reconcile import Outcome, parse_spec, reconcile
@@ -127,17 +127,8 @@ def claim_namespace(project: str, namespace: str) -> None:
     annotations = existing["metadata"].get("annotations") or {}
     adopted = holder is None or annotations.get(build.ADOPTED_ANNOTATION) == "true"
     desired = build.build_namespace(project, namespace, adopted=adopted)
-    if not _carries(existing["metadata"], desired["metadata"]):
+    if not covers(existing["metadata"], desired["metadata"]):
         kube.apply(desired)
-
-
-def _carries(metadata: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
-    """Whether the labels and annotations wanted are already there (then nothing is written)."""
-    return all(
-        (metadata.get(key) or {}).get(k) == v
-        for key in ("labels", "annotations")
-        for k, v in (wanted.get(key) or {}).items()
-    )
 
 
 def release_project(body: Body) -> Outcome:
