@@ -26,9 +26,26 @@ class StorageSettings(Model):
         default="10Gi", description="Size of a golden Image volume when minDisk is not set."
     )
 
+    root_disk_type: str = Field(
+        default="standard",
+        description="The volume type (a key of volumeTypes) of Servers' root disks.",
+    )
+
+
+class PlacementSettings(Model):
+    """How KubeVirt sizes a VM's pod, mirrored so that NoValidHost agrees with the scheduler."""
+
+    cpu_allocation_ratio: int = Field(
+        default=10, ge=1, description="KubeVirt's cpuAllocationRatio: a vCPU requests 1/ratio CPU."
+    )
+    vm_memory_overhead: str = Field(
+        default="200Mi", description="Memory a VM's pod requests beyond the guest's."
+    )
+
 
 class Settings(Model):
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    placement: PlacementSettings = Field(default_factory=PlacementSettings)
     kata_runtime_class: str = Field(
         default="kata", description="RuntimeClass of runtime: kata Servers."
     )

@@ -7,7 +7,20 @@ from stratus.api.keypair import KEYPAIR
 from stratus.api.network import NETWORK
 from stratus.api.port import PORT
 from stratus.api.project import PROJECT
+from stratus.api.server import SERVER
+from stratus.api.servergroup import SERVER_GROUP
 from stratus.api.snapshot import SNAPSHOT
 from stratus.api.volume import VOLUME
 
-KINDS: tuple[Kind, ...] = (PROJECT, FLAVOR, KEYPAIR, NETWORK, PORT, IMAGE, VOLUME, SNAPSHOT)
+KINDS: tuple[Kind, ...] = (
+    PROJECT,
+    FLAVOR,
+    KEYPAIR,
+    NETWORK,
+    PORT,
+    IMAGE,
+    VOLUME,
+    SNAPSHOT,
+    SERVER_GROUP,
+    SERVER,
+)

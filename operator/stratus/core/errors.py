@@ -44,3 +44,10 @@ class InvalidInput(StratusError):
     """The spec passed the API server's checks but is still unusable; the user must fix it."""
 
     phase = "Error"
+
+
+class NotVisible(StratusError):
+    """The object exists but this Project may not use it; its owner may share it later."""
+
+    retry_after = 120.0
+    phase = "Error"

@@ -1,12 +1,11 @@
 """Access to the Kubernetes API: server-side apply, reads and deletes through one client."""
 
-import contextlib
 import functools
 import os
 from typing import Any
 
 from kubernetes import client, config, dynamic
-from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
+from kubernetes.dynamic.exceptions import ConflictError, NotFoundError, ResourceNotFoundError
 from kubernetes.dynamic.resource import Resource
 
 from stratus.builders.meta import Children
@@ -78,15 +77,29 @@ def list_names(api_version: str, kind: str, namespace: str, label_selector: str 
     ]
 
 
-def delete(api_version: str, kind: str, name: str, namespace: str | None = None) -> None:
-    """Delete in the background; an object already gone is not an error."""
-    with contextlib.suppress(NotFoundError):
+def delete(
+    api_version: str,
+    kind: str,
+    name: str,
+    namespace: str | None = None,
+    *,
+    uid: str | None = None,
+    foreground: bool = False,
+) -> None:
+    """Delete; an object already gone, or (with `uid`) replaced by a new one, is not an error.
+    Foreground: the object stays until the garbage collector has removed its dependents."""
+    body: Manifest = {"propagationPolicy": "Foreground" if foreground else "Background"}
+    if uid:
+        body["preconditions"] = {"uid": uid}
+    try:
         _dynamic_client().delete(
-            _resource(api_version, kind),
-            name=name,
-            namespace=namespace,
-            body={"propagationPolicy": "Background"},
+            _resource(api_version, kind), name=name, namespace=namespace, body=body
         )
+    except NotFoundError:
+        return
+    except ConflictError:
+        if uid is None:
+            raise
 
 
 def patch_status(

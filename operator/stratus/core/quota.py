@@ -8,7 +8,9 @@ concurrent creates can never overshoot the quota together.
 
 import threading
 from collections import defaultdict
+from collections.abc import Mapping
 from decimal import Decimal
+from typing import Any
 
 from kubernetes.utils.quantity import parse_quantity
 
@@ -58,19 +60,23 @@ def quantity(amount: Decimal) -> str:
     return str(amount)
 
 
+def _present(objects: list[kube.Manifest]) -> list[kube.Manifest]:
+    return [o for o in objects if not o["metadata"].get("deletionTimestamp")]
+
+
 def usage_of(namespace: str) -> dict[str, int | str]:
     """What a Project's namespace holds, in the units of its quota."""
-    volumes = [
-        v
-        for v in kube.list_objects(API_VERSION, "Volume", namespace)
-        if not v["metadata"].get("deletionTimestamp")
-    ]
-    admitted = [v for v in volumes if (v.get("status") or {}).get("claimName")]
-    storage = sum((amount(v["spec"]["size"]) for v in admitted), Decimal(0))
+    volumes = _present(kube.list_objects(API_VERSION, "Volume", namespace))
+    servers = _present(kube.list_objects(API_VERSION, "Server", namespace))
+    admitted = [s["status"]["flavor"] for s in servers if (s.get("status") or {}).get("flavor")]
+    storage = sum(
+        (amount(v["spec"]["size"]) for v in volumes if (v.get("status") or {}).get("claimName")),
+        Decimal(0),
+    )
     return {
-        "servers": 0,
-        "cores": 0,
-        "memory": "0",
+        "servers": len(servers),
+        "cores": sum(int(f["vcpus"]) for f in admitted),
+        "memory": quantity(sum((amount(f["memory"]) for f in admitted), Decimal(0))),
         "volumes": len(volumes),
         "storage": quantity(storage),
         "networks": len(kube.list_names(API_VERSION, "Network", namespace)),
@@ -90,34 +96,79 @@ def refresh_usage(namespace: str) -> None:
         )
 
 
+def _check(
+    project: kube.Manifest, what: str, asks: list[tuple[str, Decimal, Decimal, Decimal | None]]
+) -> None:
+    """QuotaExceeded for the first (resource, used by others, wanted, limit) over its limit."""
+    for resource, used, wanted, limit in asks:
+        if limit is not None and used + wanted > limit:
+            shown = gibibytes if resource in ("storage", "memory") else str
+            raise QuotaExceeded(
+                "QuotaExceeded",
+                f"{resource} quota of Project {project['metadata']['name']} exceeded: "
+                f"{shown(used)} used by other {what} + {shown(wanted)} requested "
+                f"> {shown(limit)} allowed",
+            )
+
+
+def _limit(value: str | int | None) -> Decimal | None:
+    return None if value is None else amount(value)
+
+
 def admit_storage(namespace: str, volume: str, size: str) -> None:
     """Admit a Volume of `size` (new, or grown to it), or raise QuotaExceeded with the numbers."""
     project = project_of(namespace)
-    limit = ProjectSpec.model_validate(project["spec"]).quota.storage if project else None
     with _namespace_lock(namespace):
-        if limit is not None:
-            others = sum(
-                (
-                    amount(v["spec"]["size"])
-                    for v in admitted_volumes(namespace)
-                    if v["metadata"]["name"] != volume
-                ),
-                Decimal(0),
-            )
-            wanted, allowed = amount(size), amount(limit)
-            if others + wanted > allowed:
-                raise QuotaExceeded(
-                    "QuotaExceeded",
-                    f"storage quota of Project {project['metadata']['name']} exceeded: "  # type: ignore[index]
-                    f"{gibibytes(others)} used by other Volumes + {gibibytes(wanted)} requested "
-                    f"> {gibibytes(allowed)} allowed",
-                )
+        if project is not None:
+            quota = ProjectSpec.model_validate(project["spec"]).quota
+            others = [
+                v
+                for v in _admitted(namespace, "Volume", "claimName")
+                if v["metadata"]["name"] != volume
+            ]
+            used = sum((amount(v["spec"]["size"]) for v in others), Decimal(0))
+            _check(project, "Volumes", [("storage", used, amount(size), _limit(quota.storage))])
         kube.patch_status(API_VERSION, "Volume", volume, namespace, status={"claimName": volume})
 
 
-def admitted_volumes(namespace: str) -> list[kube.Manifest]:
+def admit_server(namespace: str, server: str, flavor: Mapping[str, Any]) -> None:
+    """Admit a Server of `flavor` (as status.flavor records it), or raise QuotaExceeded."""
+    project = project_of(namespace)
+    with _namespace_lock(namespace):
+        if project is not None:
+            quota = ProjectSpec.model_validate(project["spec"]).quota
+            others = [
+                s["status"]["flavor"]
+                for s in _admitted(namespace, "Server", "flavor")
+                if s["metadata"]["name"] != server
+            ]
+            _check(
+                project,
+                "Servers",
+                [
+                    ("servers", Decimal(len(others)), Decimal(1), _limit(quota.servers)),
+                    (
+                        "cores",
+                        Decimal(sum(int(f["vcpus"]) for f in others)),
+                        Decimal(flavor["vcpus"]),
+                        _limit(quota.cores),
+                    ),
+                    (
+                        "memory",
+                        sum((amount(f["memory"]) for f in others), Decimal(0)),
+                        amount(flavor["memory"]),
+                        _limit(quota.memory),
+                    ),
+                ],
+            )
+        kube.patch_status(API_VERSION, "Server", server, namespace, status={"flavor": dict(flavor)})
+
+
+def _admitted(namespace: str, kind: str, mark: str) -> list[kube.Manifest]:
+    """Objects of `kind` whose admission is recorded as status.<mark>, deleting ones included:
+    they hold their resources until they are gone."""
     return [
-        v
-        for v in kube.list_objects(API_VERSION, "Volume", namespace)
-        if (v.get("status") or {}).get("claimName")
+        o
+        for o in kube.list_objects(API_VERSION, kind, namespace)
+        if (o.get("status") or {}).get(mark)
     ]

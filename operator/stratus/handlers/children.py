@@ -5,6 +5,7 @@ index (`<plural>_by_name`) finds the parent of a child from the child's labels, 
 is needed. Nothing is written unless the child really differs from what the builder wants.
 """
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -74,6 +75,9 @@ CHILD_RESOURCES = (
     ("cdi.kubevirt.io", "v1beta1", "datavolumes"),
     ("snapshot.storage.k8s.io", "v1", "volumesnapshots"),
     ("k8s.cni.cncf.io", "v1", "network-attachment-definitions"),
+    ("", "v1", "secrets"),
+    ("", "v1", "pods"),
+    ("kubevirt.io", "v1", "virtualmachines"),
 )
 
 
@@ -111,7 +115,10 @@ def child_event(type: str | None, body: kopf.Body, labels: kopf.Labels, **kwargs
 
 
 def run(parent: Parent, owner: kopf.Body, work: Callable[[kopf.Body], Outcome]) -> None:
-    reconcile(parent.kind, owner, lambda: work(owner))
+    """Reconcile on another object's event. A failure is already in the owner's status and
+    Events; it must not stop the other owners the same event concerns."""
+    with contextlib.suppress(kopf.TemporaryError, kopf.PermanentError):
+        reconcile(parent.kind, owner, lambda: work(owner))
 
 
 for group, version, plural in CHILD_RESOURCES:
@@ -120,7 +127,8 @@ for group, version, plural in CHILD_RESOURCES:
 
 def dependency_event(body: kopf.Body, **kwargs: Any) -> None:
     """A Stratus object changed: reconcile, at once, whoever waits for it and is not Ready."""
-    key = dependency_key(body["kind"], body["metadata"]["namespace"], body["metadata"]["name"])
+    metadata = body["metadata"]
+    key = dependency_key(body["kind"], metadata.get("namespace") or "", metadata["name"])
     for parent in PARENTS.values():
         if parent.depends_on is None:
             continue

@@ -1,5 +1,6 @@
 """Image handlers: import a URL once into a golden volume; report progress; enforce visibility."""
 
+from dataclasses import dataclass
 from typing import Any
 
 import kopf
@@ -17,17 +18,10 @@ from stratus.constants import (
     VERSION,
 )
 from stratus.core import kube
-from stratus.core.errors import DependencyNotReady, StratusError
+from stratus.core.errors import DependencyNotReady, NotVisible
 from stratus.core.quota import amount
 from stratus.core.reconcile import Outcome, parse_spec, reconcile
 from stratus.handlers.children import Parent, parent_key, register
-
-
-class ImageNotVisible(StratusError):
-    """The Image exists but this Project may not use it; its owner may share it later."""
-
-    retry_after = 120.0
-    phase = "Error"
 
 
 @kopf.on.resume(GROUP, VERSION, IMAGE.plural)
@@ -143,11 +137,42 @@ def resolve_image(
         raise DependencyNotReady("ImageNotFound", f"Image {image_namespace}/{name} does not exist")
     spec = ImageSpec.model_validate(image["spec"])
     if not visible_to(image_namespace, spec, namespace):
-        raise ImageNotVisible(
+        raise NotVisible(
             "ImageNotVisible",
             f"Image {image_namespace}/{name} is {spec.visibility} and not shared with this Project",
         )
     return image_namespace, name, image, spec
+
+
+@dataclass(frozen=True)
+class ImageCopy:
+    """What a root disk or a Volume copies from an Active Image, as a CDI DataVolume source."""
+
+    image: str
+    source: kube.Manifest
+    spec: ImageSpec
+    size: int | None
+    """The golden volume's size in bytes, when the Image was imported from a URL."""
+
+    @property
+    def min_disk(self) -> str | int | None:
+        return self.spec.min_disk
+
+
+def image_copy(namespace: str, reference: str) -> ImageCopy:
+    """The copy source of an Image this namespace may use; DependencyNotReady until Active."""
+    image_namespace, name, image, spec = resolve_image(namespace, reference)
+    status = image.get("status") or {}
+    if status.get("phase") != "Active":
+        raise DependencyNotReady(
+            "ImageNotReady", f"Image {image_namespace}/{name} is {status.get('phase') or 'Queued'}"
+        )
+    where = f"{image_namespace}/{name}"
+    if spec.source.registry:
+        return ImageCopy(where, {"registry": {"url": spec.source.registry}}, spec, None)
+    golden_namespace, golden = str(status["goldenVolume"]).split("/", 1)
+    source = {"pvc": {"namespace": golden_namespace, "name": golden}}
+    return ImageCopy(where, source, spec, status.get("size"))
 
 
 def visible_to(image_namespace: str, spec: ImageSpec, namespace: str) -> bool:

@@ -14,9 +14,9 @@ from stratus.builders.storage import (
     resized_claim,
 )
 from stratus.config import settings
-from stratus.constants import GROUP, LABEL_KIND, LABEL_NAME, VERSION
+from stratus.constants import API_VERSION, GROUP, LABEL_KIND, LABEL_NAME, VERSION
 from stratus.core import kube
-from stratus.core.errors import DependencyNotReady, InvalidInput, WaitingForContents
+from stratus.core.errors import InvalidInput, WaitingForContents
 from stratus.core.quota import admit_storage, amount, refresh_usage
 from stratus.core.reconcile import Outcome, parse_spec, reconcile
 from stratus.handlers.children import (
@@ -28,7 +28,7 @@ from stratus.handlers.children import (
     register_dependencies,
     run,
 )
-from stratus.handlers.image import datavolume_failure, resolve_image
+from stratus.handlers.image import datavolume_failure, image_copy
 
 USABLE = ("Available", "InUse")
 
@@ -125,17 +125,9 @@ def clone_source(owner: Owner, spec: VolumeSpec) -> Manifest:
         status = volume["status"]
         _check_size(spec, volume["spec"]["size"], f"Volume {name}")
         return {"pvc": {"namespace": namespace, "name": status["claimName"]}}
-    image_namespace, name, image, image_spec = resolve_image(namespace, str(spec.source.image))
-    status = image.get("status") or {}
-    if status.get("phase") != "Active":
-        raise DependencyNotReady(
-            "ImageNotReady", f"Image {image_namespace}/{name} is {status.get('phase') or 'Queued'}"
-        )
-    _check_size(spec, image_spec.min_disk, f"Image {image_namespace}/{name}")
-    if image_spec.source.registry:
-        return {"registry": {"url": image_spec.source.registry}}
-    golden_namespace, golden = str(status["goldenVolume"]).split("/", 1)
-    return {"pvc": {"namespace": golden_namespace, "name": golden}}
+    copy = image_copy(namespace, str(spec.source.image))
+    _check_size(spec, copy.min_disk, f"Image {copy.image}")
+    return copy.source
 
 
 def ensure_volume(body: kopf.Body) -> Outcome:
@@ -216,7 +208,12 @@ def observe_volume(body: kopf.Body) -> Outcome:
 
 
 def attached_to(namespace: str, claim: str) -> str | None:
-    """The Server (or VirtualMachine) whose disks use the claim."""
+    """The Server the Volume is attached to (or being attached to or detached from); failing
+    that, a VirtualMachine that uses its claim without Stratus."""
+    for server in kube.list_objects(API_VERSION, "Server", namespace):
+        status = server.get("status") or {}
+        if any(v.get("name") == claim for v in status.get("volumes") or []):
+            return str(server["metadata"]["name"])
     for machine in kube.list_objects("kubevirt.io/v1", "VirtualMachine", namespace):
         if claim in claims_of(machine):
             labels = machine["metadata"].get("labels") or {}
@@ -257,12 +254,25 @@ register_dependencies(GROUP, VERSION, "snapshots")
 @kopf.on.event("kubevirt.io", "v1", "virtualmachines")
 def machine_changed(body: kopf.Body, **kwargs: Any) -> None:
     """Attachments changed: refresh the Volumes this machine uses now or used before."""
-    index: kopf.Index[str, kopf.Body] = kwargs["volumes_by_name"]
-    namespace, machine = body["metadata"]["namespace"], body["metadata"]["name"]
-    claims = claims_of(dict(body))
+    _refresh_attachments(
+        body["metadata"]["namespace"], body["metadata"]["name"], claims_of(dict(body)), kwargs
+    )
+
+
+@kopf.on.event(GROUP, VERSION, "servers")
+def server_attachments_changed(body: kopf.Body, **kwargs: Any) -> None:
+    """A Server's status.volumes changed: its Volumes turn InUse, or Available again."""
+    volumes = {v.get("name") for v in (body.get("status") or {}).get("volumes") or []}
+    _refresh_attachments(body["metadata"]["namespace"], body["metadata"]["name"], volumes, kwargs)
+
+
+def _refresh_attachments(
+    namespace: str, holder: str, claims: set[Any], indexes: dict[str, Any]
+) -> None:
+    index: kopf.Index[str, kopf.Body] = indexes["volumes_by_name"]
     for key in [k for k in index if k.startswith(f"{namespace}/")]:
         for volume in index.get(key, []):
             status = volume.get("status") or {}
-            involved = volume["metadata"]["name"] in claims or status.get("attachedTo") == machine
+            involved = volume["metadata"]["name"] in claims or status.get("attachedTo") == holder
             if involved and status.get("phase") in (*USABLE, "Resizing"):
                 run(VOLUME_PARENT, volume, observe_volume)

@@ -1,0 +1,191 @@
+"""Server: a Nova server, a KubeVirt VirtualMachine or a Kata-runtime Pod."""
+
+from typing import Literal
+
+from pydantic import ConfigDict, Field
+from pydantic.config import JsonDict
+
+from stratus.api.common import (
+    DNS_SUBDOMAIN_PATTERN,
+    Model,
+    Status,
+    immutable,
+    rule,
+    validations,
+)
+from stratus.api.crd import PHASE_COLUMN, READY_COLUMN, Kind, PrinterColumn
+from stratus.api.volume import REFERENCE
+
+NAME: JsonDict = {"maxLength": 253, "pattern": DNS_SUBDOMAIN_PATTERN}
+MAX_USER_DATA = 65535
+"""Nova's limit on user data."""
+
+
+class ServerNetwork(Model):
+    """One interface: an address on a Network of this Project, or a shared one."""
+
+    network: str = Field(
+        description="A Network of this Project (<name>) or a shared one (<namespace>/<name>).",
+        json_schema_extra=REFERENCE,
+    )
+    fixed_ip: str | None = Field(
+        default=None,
+        max_length=45,
+        description="The address to take; by default the first free one of the pools.",
+        json_schema_extra=validations(rule("isIP(self)", "fixedIp must be an IP address")),
+    )
+
+
+class ServerSpec(Model):
+    model_config = Model.model_config | ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                "has(self.image) != has(self.bootVolume)",
+                "a Server boots from exactly one of image and bootVolume",
+            ),
+            rule(
+                "has(self.image) == has(oldSelf.image)"
+                " && has(self.bootVolume) == has(oldSelf.bootVolume)",
+                "image and bootVolume are immutable",
+            ),
+            rule(
+                "self.runtime != 'kata' || has(self.image)",
+                "a kata Server boots from an Image with a registry source, not a bootVolume",
+            ),
+            rule(
+                "!has(self.bootVolume) || !has(self.volumes) || !(self.bootVolume in self.volumes)",
+                "the bootVolume cannot also be in volumes",
+            ),
+            *[
+                rule(
+                    f"has(self.{field}) == has(oldSelf.{field})",
+                    f"{field} is immutable",
+                )
+                for field in ("keyPair", "userData", "availabilityZone", "serverGroup")
+            ],
+        )
+    )
+
+    flavor: str = Field(
+        description="The Flavor: vCPUs, memory and root disk size. Immutable.",
+        json_schema_extra={**NAME, **validations(immutable("flavor"))},
+    )
+    image: str | None = Field(
+        default=None,
+        description="Boot from a copy of this Image: <name>, or <namespace>/<name> for a shared "
+        "or public Image. Immutable.",
+        json_schema_extra={**REFERENCE, **validations(immutable("image"))},
+    )
+    boot_volume: str | None = Field(
+        default=None,
+        description="Boot from this Volume of the Project instead of an Image. Immutable.",
+        json_schema_extra={**NAME, **validations(immutable("bootVolume"))},
+    )
+    runtime: Literal["vm", "kata"] = Field(
+        default="vm",
+        description="vm: a KubeVirt VirtualMachine; kata: a Pod with the Kata RuntimeClass. "
+        "Immutable.",
+        json_schema_extra=validations(immutable("runtime")),
+    )
+    networks: list[ServerNetwork] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Interfaces, in order, each with an address Stratus allocates. Immutable: "
+        "create a new Server to change them.",
+        json_schema_extra=validations(immutable("networks")),
+    )
+    volumes: list[str] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Volumes of this Project to attach. Added and removed ones are hot-plugged "
+        "where KubeVirt can, otherwise on the next restart; status.volumes says which.",
+        json_schema_extra={"x-kubernetes-list-type": "set", "items": {"type": "string", **NAME}},
+    )
+    key_pair: str | None = Field(
+        default=None,
+        description="A KeyPair of this Project, injected through cloud-init. Immutable.",
+        json_schema_extra={**NAME, **validations(immutable("keyPair"))},
+    )
+    user_data: str | None = Field(
+        default=None,
+        max_length=MAX_USER_DATA,
+        description="cloud-init user data (#cloud-config, a script, ...). Immutable.",
+        json_schema_extra=validations(immutable("userData")),
+    )
+    power_state: Literal["Running", "Stopped"] = Field(
+        default="Running", description="Running or Stopped."
+    )
+    availability_zone: str | None = Field(
+        default=None,
+        max_length=63,
+        description="Place only on nodes labelled topology.kubernetes.io/zone=<zone>. Immutable.",
+        json_schema_extra=validations(immutable("availabilityZone")),
+    )
+    server_group: str | None = Field(
+        default=None,
+        description="A ServerGroup of this Project whose policy places this Server. Immutable.",
+        json_schema_extra={**NAME, **validations(immutable("serverGroup"))},
+    )
+    reboot_requested_at: str | None = Field(
+        default=None,
+        description="Set or change it (to the current time) to reboot the Server once.",
+        json_schema_extra={"format": "date-time"},
+    )
+
+
+class ServerFlavor(Model):
+    """The Flavor as admitted, kept like Nova keeps it: later Flavor changes do not apply."""
+
+    name: str = Field(description="The Flavor's name.")
+    vcpus: int = Field(description="Virtual CPUs.")
+    memory: str = Field(description="Guest memory.")
+    disk: str | None = Field(default=None, description="Root disk size.")
+    dedicated_cpu: bool = Field(default=False, description="Dedicated host CPUs.")
+
+
+class VolumeAttachment(Model):
+    name: str = Field(description="The Volume.")
+    state: Literal["Attached", "Attaching", "Detaching", "AttachOnRestart", "DetachOnRestart"] = (
+        Field(description="Attached now, being hot-plugged, or waiting for the next restart.")
+    )
+
+
+class ServerStatus(Status):
+    host: str | None = Field(default=None, description="The node the Server runs on.")
+    addresses: dict[str, list[str]] = Field(
+        default_factory=dict, description="Allocated addresses by Network."
+    )
+    virtual_machine: str | None = Field(
+        default=None, description="The VirtualMachine (runtime vm) or Pod (runtime kata)."
+    )
+    flavor: ServerFlavor | None = Field(
+        default=None, description="The Flavor as admitted against the Project's quota."
+    )
+    volumes: list[VolumeAttachment] = Field(
+        default_factory=list, description="Attached Volumes and where their attachment stands."
+    )
+    rebooted_for: str | None = Field(
+        default=None, description="The last rebootRequestedAt that was carried out."
+    )
+    reboot_of: str | None = Field(
+        default=None, description="The instance (uid) being rebooted, while phase is Rebooting."
+    )
+
+
+SERVER = Kind(
+    kind="Server",
+    plural="servers",
+    scope="Namespaced",
+    short_names=("srv",),
+    spec=ServerSpec,
+    status=ServerStatus,
+    description="A Nova server: a KubeVirt VirtualMachine or a Kata-runtime Pod.",
+    columns=(
+        PrinterColumn("Flavor", ".spec.flavor"),
+        PrinterColumn("Runtime", ".spec.runtime", priority=1),
+        PrinterColumn("Host", ".status.host"),
+        PrinterColumn("Power", ".spec.powerState", priority=1),
+        PHASE_COLUMN,
+        READY_COLUMN,
+    ),
+)

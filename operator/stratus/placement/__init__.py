@@ -1,0 +1,1 @@
+"""Nova's scheduler filters, translated for Kubernetes: can any node hold this Server?"""
