@@ -6,7 +6,9 @@ KubeVirt's. The real kube-scheduler places that pod on a KWOK node and KWOK mark
 the instance's status follows the pod (Running on its node with its IP, or Scheduling with the
 scheduler's reason), and the machine's printableStatus follows both. Stopping deletes the
 instance and the garbage collector takes the pod with it; deleting a running instance under
-runStrategy Always starts a new one (a new uid), which is how a restart shows.
+runStrategy Always starts a new one (a new uid), which is how a restart shows. Volume changes
+of a running machine follow KubeVirt's declarative hotplug (`hotplug`): hotpluggable volumes
+are added to and removed from the live instance, anything else waits for a restart.
 """
 
 import copy
@@ -16,7 +18,7 @@ from typing import Any, NamedTuple
 
 import kopf
 
-from devcluster.simulator import conditions, kube, launcher
+from devcluster.simulator import conditions, hotplug, kube, launcher
 from devcluster.simulator.conditions import condition
 from devcluster.simulator.kube import Manifest
 
@@ -66,29 +68,49 @@ def volume_blocker(
 ) -> Blocker | None:
     """The first volume that is not ready to be used, as KubeVirt reports it."""
     for volume in template_spec.get("volumes") or []:
-        if "dataVolume" in volume:
-            name = volume["dataVolume"]["name"]
-            dv = datavolumes.get(name)
-            if dv is None:
-                return Blocker("Provisioning", f"DataVolume {name} does not exist yet")
-            status = dv.get("status") or {}
-            if status.get("phase") == "Succeeded":
-                continue
-            running = conditions.find(status.get("conditions"), "Running") or {}
-            if status.get("phase") == "Failed" or running.get("reason") == "Error":
-                return Blocker(
-                    "DataVolumeError", running.get("message") or f"DataVolume {name} failed"
-                )
-            return Blocker(
-                "Provisioning", f"DataVolume {name} is {status.get('phase') or 'Pending'}"
-            )
-        if "persistentVolumeClaim" in volume:
-            name = volume["persistentVolumeClaim"]["claimName"]
-            claim = claims.get(name)
-            if claim is None:
-                return Blocker("ErrorPvcNotFound", f"PVC {name} does not exist")
-            if (claim.get("status") or {}).get("phase") != "Bound":
-                return Blocker("WaitingForVolumeBinding", f"PVC {name} is not Bound")
+        blocker = _blocker_of(volume, claims, datavolumes)
+        if blocker:
+            return blocker
+    return None
+
+
+def attachable_volumes(
+    spec: Manifest,
+    claims: dict[str, Manifest | None],
+    datavolumes: dict[str, Manifest | None],
+) -> set[str]:
+    """The claim-backed volumes whose claim could be attached now (Bound, DataVolume done)."""
+    return {
+        volume["name"]
+        for volume in spec.get("volumes") or []
+        if hotplug.claim_of(volume) and _blocker_of(volume, claims, datavolumes) is None
+    }
+
+
+def _blocker_of(
+    volume: Manifest,
+    claims: dict[str, Manifest | None],
+    datavolumes: dict[str, Manifest | None],
+) -> Blocker | None:
+    if "dataVolume" in volume:
+        name = volume["dataVolume"]["name"]
+        dv = datavolumes.get(name)
+        if dv is None:
+            return Blocker("Provisioning", f"DataVolume {name} does not exist yet")
+        status = dv.get("status") or {}
+        if status.get("phase") == "Succeeded":
+            return None
+        running = conditions.find(status.get("conditions"), "Running") or {}
+        if status.get("phase") == "Failed" or running.get("reason") == "Error":
+            return Blocker("DataVolumeError", running.get("message") or f"DataVolume {name} failed")
+        return Blocker("Provisioning", f"DataVolume {name} is {status.get('phase') or 'Pending'}")
+    if "persistentVolumeClaim" in volume:
+        name = volume["persistentVolumeClaim"]["claimName"]
+        claim = claims.get(name)
+        if claim is None:
+            return Blocker("ErrorPvcNotFound", f"PVC {name} does not exist")
+        if (claim.get("status") or {}).get("phase") != "Bound":
+            return Blocker("WaitingForVolumeBinding", f"PVC {name} is not Bound")
     return None
 
 
@@ -199,6 +221,22 @@ def _instance_printable_status(vmi: Manifest) -> str:
     return "Running" if phase == "Running" else "Starting"
 
 
+def restart_required(vm: Manifest, vmi: Manifest | None) -> bool:
+    """KubeVirt 1.6's RestartRequired: the live instance cannot take the template's volume
+    changes. Once set it stays until that instance ends (undoing the change does not clear it);
+    a condition older than the instance belongs to an earlier one, and a new instance starts
+    from the template, so it starts without."""
+    if vmi is None or launcher.deleting(vmi):
+        return False
+    previous = conditions.find((vm.get("status") or {}).get("conditions"), "RestartRequired")
+    sticky = bool(
+        previous
+        and previous["status"] == "True"
+        and previous.get("lastTransitionTime", "") > vmi["metadata"].get("creationTimestamp", "")
+    )
+    return sticky or hotplug.needs_restart(vm["spec"]["template"]["spec"], vmi["spec"])
+
+
 def vm_status(
     vm: Manifest, vmi: Manifest | None, launcher_pods: int, blocker: Blocker | None, at: str
 ) -> Manifest:
@@ -231,6 +269,8 @@ def vm_status(
         ]
     if blocker and blocker.failure:
         wanted.append(condition("Failure", True, "FailedCreate", blocker.message))
+    if restart_required(vm, vmi):  # KubeVirt sets no reason on it
+        wanted.append(condition("RestartRequired", True, "", hotplug.RESTART_REQUIRED_MESSAGE))
     generation = vm["metadata"].get("generation")
     previous = (vm.get("status") or {}).get("conditions")
     return {
@@ -261,13 +301,33 @@ def _instancetype(vm: Manifest) -> tuple[Manifest | None, Blocker | None]:
     return found, None
 
 
-def _volume_blocker(vm: Manifest) -> Blocker | None:
-    namespace = vm["metadata"]["namespace"]
-    spec = vm["spec"]["template"]["spec"]
+def _claims_of(
+    spec: Manifest, namespace: str
+) -> tuple[dict[str, Manifest | None], dict[str, Manifest | None]]:
+    """The claims and DataVolumes a spec's volumes use, as they are now (None: missing)."""
     names = set(launcher.claim_names(spec).values())
     claims = {name: kube.get(kube.PVC, name, namespace) for name in names}
     dvs = {name: kube.get(kube.DATA_VOLUME, name, namespace) for name in names}
-    return volume_blocker(spec, claims, dvs)
+    return claims, dvs
+
+
+def _volume_blocker(vm: Manifest) -> Blocker | None:
+    spec = vm["spec"]["template"]["spec"]
+    return volume_blocker(spec, *_claims_of(spec, vm["metadata"]["namespace"]))
+
+
+def _hotplug(vm: Manifest, vmi: Manifest, logger: kopf.Logger) -> Manifest:
+    """Bring the template's hotpluggable volumes to the running instance; the instance now."""
+    synced = hotplug.live_volumes(vm["spec"]["template"]["spec"], vmi)
+    if synced is None:
+        return vmi
+    volumes, disks = synced
+    namespace, name = vm["metadata"]["namespace"], vm["metadata"]["name"]
+    patch = {"spec": {"volumes": volumes, "domain": {"devices": {"disks": disks}}}}
+    kube.patch(kube.VMI, name, namespace, patch)
+    plugged = sorted(hotplug.hotpluggable_names(patch["spec"]))
+    logger.info(f"hotplugged volumes of {namespace}/{name} are now {plugged}")
+    return kube.get(kube.VMI, name, namespace) or vmi
 
 
 def reconcile_vm(namespace: str, name: str, logger: kopf.Logger) -> None:
@@ -291,6 +351,8 @@ def reconcile_vm(namespace: str, name: str, logger: kopf.Logger) -> None:
         kube.delete(kube.VMI, name, namespace, uid=vmi["metadata"]["uid"], foreground=True)
         vmi = kube.get(kube.VMI, name, namespace)
         logger.info(f"deleted VirtualMachineInstance {namespace}/{name}")
+    elif vmi is not None:
+        vmi = _hotplug(vm, vmi, logger)
     pods = kube.list_(
         kube.POD, namespace, f"{launcher.LABEL_APP}=virt-launcher,{launcher.LABEL_VM_NAME}={name}"
     )
@@ -312,7 +374,9 @@ def reconcile_vmi(namespace: str, name: str, logger: kopf.Logger, *, create_pod:
         pod = kube.create(launcher.build_launcher_pod(vmi, suffix))
         if pod:
             logger.info(f"created {pod['metadata']['name']} for {namespace}/{name}")
-    wanted = launcher.vmi_status(vmi, pod, conditions.now())
+    claims, dvs = _claims_of(vmi["spec"], namespace)
+    attachable = attachable_volumes(vmi["spec"], claims, dvs)
+    wanted = launcher.vmi_status(vmi, pod, conditions.now(), claims=claims, attachable=attachable)
     if not kube.changed(vmi.get("status"), wanted):
         return
     patch: Manifest = {"status": wanted}
@@ -322,6 +386,10 @@ def reconcile_vmi(namespace: str, name: str, logger: kopf.Logger, *, create_pod:
 
 
 def _reconcile_vms_using(namespace: str, claim: str, logger: kopf.Logger) -> None:
+    """Machines whose template mounts the claim, and instances that mount it (hotplugged)."""
+    for vmi in kube.list_(kube.VMI, namespace):
+        if claim in launcher.claim_names(vmi["spec"]).values():
+            reconcile_vmi(namespace, vmi["metadata"]["name"], logger, create_pod=False)
     for vm in kube.list_(kube.VM, namespace):
         template_spec = vm["spec"].get("template", {}).get("spec", {})
         if claim in launcher.claim_names(template_spec).values():
@@ -358,11 +426,11 @@ def launcher_pod_changed(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None
 
 @kopf.on.event("", "v1", "persistentvolumeclaims")
 def claim_changed_for_vms(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
-    """A claim that becomes Bound may let a waiting VirtualMachine start."""
+    """A claim that becomes Bound may let a waiting VirtualMachine start, or a volume attach."""
     _reconcile_vms_using(kube.namespace_of(body), body.metadata.name, logger)
 
 
 @kopf.on.event("cdi.kubevirt.io", "v1beta1", "datavolumes")
 def datavolume_changed_for_vms(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
-    """A DataVolume that Succeeds may let a waiting VirtualMachine start."""
+    """A DataVolume that Succeeds may let a waiting VirtualMachine start, or a volume attach."""
     _reconcile_vms_using(kube.namespace_of(body), body.metadata.name, logger)

@@ -7,9 +7,10 @@ the running domain. Here the pod's scheduling and KWOK's Running stand in for th
 import copy
 import hashlib
 import json
+from collections.abc import Mapping
 from decimal import Decimal
 
-from devcluster.simulator import conditions, kube
+from devcluster.simulator import conditions, hotplug, kube
 from devcluster.simulator.conditions import condition
 from devcluster.simulator.kube import Manifest
 
@@ -191,7 +192,8 @@ def build_launcher_pod(vmi: Manifest, suffix: str) -> Manifest:
     ):
         if spec.get(key):
             pod_spec[key] = copy.deepcopy(spec[key])
-    claims = claim_names(spec)
+    hotplugged = hotplug.hotpluggable_names(spec)  # attached by a pod of their own
+    claims = {v: c for v, c in claim_names(spec).items() if v not in hotplugged}
     if claims:
         pod_spec["volumes"] = [
             {"name": volume, "persistentVolumeClaim": {"claimName": claim}}
@@ -275,8 +277,18 @@ def _phase_history(vmi: Manifest, phase: str, at: str) -> list[Manifest]:
     return history
 
 
-def vmi_status(vmi: Manifest, pod: Manifest | None, at: str) -> Manifest:
-    """The instance's status, read off its launcher pod as virt-controller and virt-handler do."""
+def vmi_status(
+    vmi: Manifest,
+    pod: Manifest | None,
+    at: str,
+    *,
+    claims: Mapping[str, Manifest | None] | None = None,
+    attachable: set[str] | None = None,
+) -> Manifest:
+    """The instance's status, read off its launcher pod as virt-controller and virt-handler do.
+
+    `claims` and `attachable` feed status.volumeStatus (see hotplug.volume_status).
+    """
     current = vmi.get("status") or {}
     phase = instance_phase(vmi)
     pod_phase = ((pod or {}).get("status") or {}).get("phase")
@@ -333,4 +345,5 @@ def vmi_status(vmi: Manifest, pod: Manifest | None, at: str) -> Manifest:
         status["phase"] = "Scheduling"
     status["phaseTransitionTimestamps"] = _phase_history(vmi, status["phase"], at)
     status["conditions"] = conditions.merge(current.get("conditions"), wanted, at)
+    status["volumeStatus"] = hotplug.volume_status(vmi, pod, claims or {}, attachable or set())
     return status

@@ -6,6 +6,7 @@ and KWOK runs the pods.
 """
 
 import contextlib
+import copy
 import json
 import os
 import re
@@ -401,6 +402,108 @@ def test_deleting_a_vm_takes_its_instance_and_launcher_with_it(
             and not launcher_pods(cluster, "short-lived", namespace)
         ),
     )
+
+
+def claim_volume(name: str, claim: str, hotpluggable: bool = False) -> tuple[Manifest, Manifest]:
+    """A claim volume and its disk as a VM template holds them: hotpluggable ones on scsi."""
+    source: Manifest = {"claimName": claim}
+    if hotpluggable:
+        source["hotpluggable"] = True
+    bus = "scsi" if hotpluggable else "virtio"
+    return {"name": name, "persistentVolumeClaim": source}, {"name": name, "disk": {"bus": bus}}
+
+
+def with_volumes(vm: Manifest, *volumes: tuple[Manifest, Manifest]) -> Manifest:
+    """The VM with these volumes (and their disks) after its containerDisk root."""
+    changed = copy.deepcopy(vm)
+    spec = changed["spec"]["template"]["spec"]
+    spec["volumes"] = spec["volumes"][:1] + [volume for volume, _ in volumes]
+    disks = spec["domain"]["devices"]["disks"]
+    spec["domain"]["devices"]["disks"] = disks[:1] + [disk for _, disk in volumes]
+    return changed
+
+
+def volume_status(vmi: Manifest | None, name: str) -> Manifest:
+    statuses = ((vmi or {}).get("status") or {}).get("volumeStatus") or []
+    found = [s for s in statuses if s["name"] == name]
+    return found[0] if found else {}
+
+
+def volume_names(vmi: Manifest) -> tuple[list[str], list[str]]:
+    spec = vmi["spec"]
+    return [v["name"] for v in spec["volumes"]], [
+        d["name"] for d in spec["domain"]["devices"]["disks"]
+    ]
+
+
+def test_hotpluggable_volumes_change_live_and_other_volume_changes_wait_for_a_restart(
+    cluster: Cluster, namespace: str
+) -> None:
+    for claim in ("hp-data", "hp-extra", "hp-fixed"):
+        cluster.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": claim, "namespace": namespace},
+                "spec": {
+                    "accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": "1Gi"}},
+                },
+            }
+        )
+    data = claim_volume("data", "hp-data")
+    base = with_volumes(virtual_machine("hotplug", namespace), data)
+    cluster.apply(base)
+    uid = running_instance(cluster, "hotplug", namespace)["metadata"]["uid"]
+
+    def instance_when(volume: str, phase: str | None) -> Manifest | None:
+        """The VMI once `volume` reports `phase`, or (phase None) once it is not reported."""
+        vmi = cluster.get("virtualmachineinstance", "hotplug", namespace)
+        reported = volume_status(vmi, volume)
+        done = reported.get("phase") == phase if phase else not reported
+        return vmi if vmi and done else None
+
+    def restart_required() -> Manifest:
+        return condition(cluster.get("virtualmachine", "hotplug", namespace), "RestartRequired")
+
+    cluster.apply(with_volumes(base, data, claim_volume("extra", "hp-extra", hotpluggable=True)))
+    vmi = cluster.wait_until("extra attached", lambda: instance_when("extra", "Ready"))
+    assert vmi["metadata"]["uid"] == uid
+    assert volume_names(vmi) == (["root", "data", "extra"], ["root", "data", "extra"])
+    extra = volume_status(vmi, "extra")
+    assert (extra["reason"], extra["target"], extra["hotplugVolume"]) == ("VolumeReady", "sda", {})
+    assert extra["persistentVolumeClaimInfo"]["claimName"] == "hp-extra"
+    assert volume_status(vmi, "data")["target"] == "vdb"
+    assert "phase" not in volume_status(vmi, "data")
+    assert restart_required() == {}
+
+    cluster.apply(base)
+    vmi = cluster.wait_until("extra detached", lambda: instance_when("extra", None))
+    assert vmi["metadata"]["uid"] == uid
+    assert volume_names(vmi) == (["root", "data"], ["root", "data"])
+
+    cluster.apply(with_volumes(base, data, claim_volume("fixed", "hp-fixed")))
+    required = cluster.wait_until(
+        "RestartRequired", lambda: restart_required().get("status") == "True" and restart_required()
+    )
+    assert required["message"] == "a non-live-updatable field was changed in the template spec"
+    vmi = cluster.get("virtualmachineinstance", "hotplug", namespace)
+    assert vmi is not None
+    assert vmi["metadata"]["uid"] == uid
+    assert volume_names(vmi) == (["root", "data"], ["root", "data"])
+
+    cluster.kubectl("delete", "virtualmachineinstance", "hotplug", "-n", namespace)
+
+    def restarted() -> Manifest | None:
+        vmi = cluster.get("virtualmachineinstance", "hotplug", namespace)
+        if not vmi or vmi["metadata"]["uid"] == uid or not volume_status(vmi, "fixed"):
+            return None
+        return vmi if (vmi.get("status") or {}).get("phase") == "Running" else None
+
+    vmi = cluster.wait_until("a new VMI for hotplug", restarted, timeout=60)
+    assert volume_names(vmi) == (["root", "data", "fixed"], ["root", "data", "fixed"])
+    assert volume_status(vmi, "fixed")["persistentVolumeClaimInfo"]["claimName"] == "hp-fixed"
+    cluster.wait_until("RestartRequired cleared", lambda: restart_required() == {})
 
 
 def test_snapshot_of_a_claim_becomes_ready_and_restores_into_a_new_claim(

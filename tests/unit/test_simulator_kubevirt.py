@@ -7,7 +7,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from devcluster.simulator import conditions, kube, kubevirt, launcher
+from devcluster.simulator import conditions, hotplug, kube, kubevirt, launcher
 from devcluster.simulator.kubevirt import Blocker
 
 Manifest = dict[str, Any]
@@ -340,3 +340,227 @@ def test_multus_interfaces_report_the_ips_set_on_the_launcher_pod() -> None:
         ("net1", "10.10.0.50"),
     ]
     assert interfaces[1]["podInterfaceName"] == launcher.pod_interface_name("net1")
+
+
+# --- declarative volume hotplug ---------------------------------------------------------------
+
+ROOT = (
+    {"name": "root", "containerDisk": {"image": "quay.io/x:1"}},
+    {"name": "root", "disk": {"bus": "virtio"}},
+)
+
+
+def data_disk(name: str = "data", hotpluggable: bool = True) -> tuple[Manifest, Manifest]:
+    """A claim volume and its disk: scsi and hotpluggable, or virtio and fixed."""
+    claim: Manifest = {"claimName": name}
+    if hotpluggable:
+        claim["hotpluggable"] = True
+    bus = "scsi" if hotpluggable else "virtio"
+    return {"name": name, "persistentVolumeClaim": claim}, {"name": name, "disk": {"bus": bus}}
+
+
+def machine(*pairs: tuple[Manifest, Manifest]) -> Manifest:
+    """A VirtualMachine booting a containerDisk, with further volumes and their disks."""
+    found = vm(volumes=[volume for volume, _ in (ROOT, *pairs)])
+    found["spec"]["template"]["spec"]["domain"]["devices"]["disks"] = [
+        disk for _, disk in (ROOT, *pairs)
+    ]
+    return found
+
+
+def template_spec(machine: Manifest) -> Manifest:
+    spec: Manifest = machine["spec"]["template"]["spec"]
+    return spec
+
+
+def names(items: list[Manifest]) -> list[str]:
+    return [item["name"] for item in items]
+
+
+def claim(name: str, phase: str = "Bound") -> Manifest:
+    return {
+        "metadata": {"name": name},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "volumeMode": "Filesystem",
+            "resources": {"requests": {"storage": "1Gi"}},
+        },
+        "status": {"phase": phase, "capacity": {"storage": "1Gi"}},
+    }
+
+
+def test_a_hotpluggable_volume_added_to_the_template_reaches_the_running_instance() -> None:
+    started = instance(machine(), "Running")
+    wanted = template_spec(machine(data_disk()))
+    synced = hotplug.live_volumes(wanted, started)
+    assert synced is not None
+    volumes, disks = synced
+    assert names(volumes) == names(disks) == ["root", "data"]
+    assert disks[1] == {"name": "data", "disk": {"bus": "scsi"}}
+    started["spec"]["volumes"], started["spec"]["domain"]["devices"]["disks"] = volumes, disks
+    assert hotplug.live_volumes(wanted, started) is None
+    assert hotplug.live_volumes(wanted, instance(machine(), "Scheduling")) is None
+
+
+def test_a_hotpluggable_volume_removed_from_the_template_leaves_the_instance() -> None:
+    started = instance(machine(data_disk(), data_disk("keep", hotpluggable=False)), "Running")
+    synced = hotplug.live_volumes(
+        template_spec(machine(data_disk("keep", hotpluggable=False))), started
+    )
+    assert synced is not None
+    assert [names(found) for found in synced] == [["root", "keep"], ["root", "keep"]]
+
+
+def test_a_volume_still_reported_while_it_detaches_is_not_added_again() -> None:
+    started = instance(machine(), "Running")
+    started["status"]["volumeStatus"] = [{"name": "data", "target": "", "phase": "Detaching"}]
+    assert hotplug.live_volumes(template_spec(machine(data_disk())), started) is None
+
+
+def running_with_data_and_fixed() -> Manifest:
+    return instance(machine(data_disk(), data_disk("fixed", hotpluggable=False)), "Running")
+
+
+@pytest.mark.parametrize(
+    ("template", "restart"),
+    [
+        pytest.param([("data", True), ("fixed", False), ("x", True)], False, id="plug-added"),
+        pytest.param([("fixed", False)], False, id="plug-removed"),
+        pytest.param([("data", True), ("fixed", False)], False, id="unchanged"),
+        pytest.param([("data", True), ("fixed", False), ("x", False)], True, id="fixed-added"),
+        pytest.param([("data", True)], True, id="fixed-removed"),
+        pytest.param([("data", False), ("fixed", False)], True, id="plug-made-fixed"),
+    ],
+)
+def test_only_hotpluggable_volume_changes_are_live(
+    template: list[tuple[str, bool]], restart: bool
+) -> None:
+    changed = machine(*(data_disk(name, hotpluggable) for name, hotpluggable in template))
+    spec = running_with_data_and_fixed()["spec"]
+    assert hotplug.needs_restart(template_spec(changed), spec) is restart
+
+
+def test_a_hotpluggable_volume_made_fixed_stays_as_it_is_until_the_restart() -> None:
+    fixed = machine(data_disk("data", hotpluggable=False), data_disk("fixed", False))
+    assert hotplug.live_volumes(template_spec(fixed), running_with_data_and_fixed()) is None
+
+
+def test_an_explicit_false_is_no_change_but_a_new_bus_is() -> None:
+    spec = running_with_data_and_fixed()["spec"]
+    explicit = template_spec(machine(data_disk(), data_disk("fixed", False)))
+    explicit["volumes"][2]["persistentVolumeClaim"]["hotpluggable"] = False
+    assert not hotplug.needs_restart(explicit, spec)
+    explicit["domain"]["devices"]["disks"][2]["disk"]["bus"] = "sata"
+    assert hotplug.needs_restart(explicit, spec)
+
+
+def test_hotpluggable_volumes_are_not_in_the_launcher_pod() -> None:
+    pod = launcher_pod(instance(machine(data_disk(), data_disk("fixed", False))))
+    assert pod["spec"]["volumes"] == [
+        {"name": "fixed", "persistentVolumeClaim": {"claimName": "fixed"}}
+    ]
+
+
+def test_volume_status_lists_every_volume_and_hotplugged_ones_by_phase() -> None:
+    vmi = instance(machine(data_disk("fixed", False)), "Running")
+    pod = launcher_pod(vmi, "Running", "node-1")
+    vmi["spec"]["volumes"].append(data_disk()[0])
+    vmi["spec"]["domain"]["devices"]["disks"].append(data_disk()[1])
+    claims = {"fixed": claim("fixed"), "data": claim("data", "Pending")}
+    attaching = hotplug.volume_status(vmi, pod, claims, attachable={"fixed"})
+    assert names(attaching) == ["data", "fixed", "root"]
+    data, fixed, root = attaching
+    assert (data["phase"], data["reason"], data["message"]) == (
+        "Pending",
+        "PVCNotReady",
+        "PVC is in phase ClaimPending",
+    )
+    assert (data["hotplugVolume"], data["target"]) == ({}, "")
+    assert fixed == {
+        "name": "fixed",
+        "target": "vdb",
+        "persistentVolumeClaimInfo": {
+            "claimName": "fixed",
+            "accessModes": ["ReadWriteOnce"],
+            "volumeMode": "Filesystem",
+            "capacity": {"storage": "1Gi"},
+            "requests": {"storage": "1Gi"},
+            "filesystemOverhead": "0.055",
+        },
+    }
+    assert root == {"name": "root", "target": "vda"}
+
+    vmi["status"]["volumeStatus"] = attaching
+    claims["data"] = claim("data")
+    attached = hotplug.volume_status(vmi, pod, claims, attachable={"fixed", "data"})
+    data = attached[0]
+    assert (data["phase"], data["reason"], data["target"]) == ("Ready", "VolumeReady", "sda")
+    assert data["message"] == "Successfully attach hotplugged volume data to VM"
+    assert data["persistentVolumeClaimInfo"]["claimName"] == "data"
+    vmi["status"]["volumeStatus"] = attached
+    assert hotplug.volume_status(vmi, pod, claims, {"fixed", "data"}) == attached
+
+
+def test_volume_status_keeps_targets_and_waits_for_a_running_guest() -> None:
+    vmi = instance(machine(data_disk("a"), data_disk("b")), "Scheduling")
+    pod = launcher_pod(vmi, "Pending")
+    claims = {"a": claim("a"), "b": None}
+    waiting = hotplug.volume_status(vmi, pod, claims, {"a"})
+    assert [(s["name"], s["target"], s.get("phase")) for s in waiting] == [
+        ("a", "", "Bound"),
+        ("b", "", "Pending"),
+        ("root", "", None),
+    ]
+    assert (waiting[1]["reason"], waiting[1]["message"]) == ("FailedPvcNotFound", "PVC b not found")
+    assert "persistentVolumeClaimInfo" not in waiting[1]
+    vmi["status"] = {"phase": "Running", "volumeStatus": [{"name": "b", "target": "sda"}]}
+    pod = launcher_pod(vmi, "Running", "node-1")
+    targets = {s["name"]: s["target"] for s in hotplug.volume_status(vmi, pod, claims, {"a", "b"})}
+    assert targets == {"root": "vda", "a": "sdb", "b": "sda"}
+
+
+def test_restart_required_stays_until_a_new_instance_starts() -> None:
+    started = instance(machine(), "Running")
+    started["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
+    assert not kubevirt.restart_required(machine(data_disk()), started)
+    changed = machine(data_disk("fixed", hotpluggable=False))
+    status = kubevirt.vm_status(changed, started, 1, None, "2026-01-01T00:05:00Z")
+    assert conditions.find(status["conditions"], "RestartRequired") == {
+        "type": "RestartRequired",
+        "status": "True",
+        "message": "a non-live-updatable field was changed in the template spec",
+        "lastTransitionTime": "2026-01-01T00:05:00Z",
+    }
+    reverted = machine()
+    reverted["status"] = status
+    assert kubevirt.restart_required(reverted, started)  # undoing the change does not clear it
+
+    changed["status"] = status
+    restarted = instance(changed, "Running")
+    restarted["metadata"]["creationTimestamp"] = "2026-01-01T00:10:00Z"
+    later = kubevirt.vm_status(changed, restarted, 1, None, "2026-01-01T00:10:00Z")
+    assert conditions.find(later["conditions"], "RestartRequired") is None
+    stopping = instance(machine(), "Running")
+    stopping["metadata"]["deletionTimestamp"] = AT
+    assert not kubevirt.restart_required(changed, stopping)
+    assert not kubevirt.restart_required(changed, None)
+
+
+def test_hotplug_statuses_match_the_upstream_schemas(upstream_schemas: Path) -> None:
+    def schema(name: str) -> Manifest:
+        loaded: Manifest = json.loads((upstream_schemas / "kubevirt.io" / name).read_text())
+        return loaded
+
+    vmi = instance(machine(data_disk("fixed", False)), "Running")
+    pod = launcher_pod(vmi, "Running", "node-1", podIP="10.0.0.7")
+    vmi["spec"]["volumes"].append(data_disk()[0])
+    vmi["spec"]["domain"]["devices"]["disks"].append(data_disk()[1])
+    claims = {"fixed": claim("fixed"), "data": claim("data")}
+    vmi["status"] = launcher.vmi_status(vmi, pod, AT, claims=claims, attachable={"data"})
+    assert names(vmi["status"]["volumeStatus"]) == ["data", "fixed", "root"]
+    jsonschema.validate(vmi, schema("virtualmachineinstance_v1.json"))
+    changed = machine(data_disk("fixed", False), data_disk("more", False))
+    status = kubevirt.vm_status(changed, vmi, 1, None, AT)
+    changed["status"] = {k: v for k, v in status.items() if v is not None}
+    assert conditions.find(changed["status"]["conditions"], "RestartRequired")
+    jsonschema.validate(changed, schema("virtualmachine_v1.json"))
