@@ -177,6 +177,7 @@ def operator_client(cluster: Cluster) -> Iterator[None]:
         # The kubernetes package reads KUBECONFIG once, when it is first imported.
         patch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(cluster.kubeconfig))
         kube._dynamic_client.cache_clear()
+        kube._resource.cache_clear()
         # Warm discovery before threads race on it.
         assert kube.served(API_VERSION, "Port")
         yield

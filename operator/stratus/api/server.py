@@ -53,6 +53,10 @@ class ServerSpec(Model):
                 "a kata Server boots from an Image with a registry source, not a bootVolume",
             ),
             rule(
+                "self.runtime != 'kata' || (!has(self.userData) && !has(self.keyPair))",
+                "userData and keyPair reach a guest through cloud-init, which only runtime vm has",
+            ),
+            rule(
                 "!has(self.bootVolume) || !has(self.volumes) || !(self.bootVolume in self.volumes)",
                 "the bootVolume cannot also be in volumes",
             ),

@@ -2,6 +2,7 @@
 
 import functools
 import os
+import threading
 from typing import Any
 
 from kubernetes import client, config, dynamic
@@ -25,13 +26,21 @@ def _dynamic_client() -> dynamic.DynamicClient:
     return dynamic.DynamicClient(client.ApiClient())
 
 
+_discovery = threading.Lock()
+
+
+@functools.cache
 def _resource(api_version: str, kind: str) -> Resource:
-    try:
-        return _dynamic_client().resources.get(api_version=api_version, kind=kind)
-    except ResourceNotFoundError as error:
-        raise BackendUnavailable(
-            "KindNotInstalled", f"the cluster does not serve {kind}.{api_version}: is it installed?"
-        ) from error
+    """The API resource of a kind, looked up once: the client's discovery cache is not safe
+    to fill from several handler threads at the same time."""
+    with _discovery:
+        try:
+            return _dynamic_client().resources.get(api_version=api_version, kind=kind)
+        except ResourceNotFoundError as error:
+            raise BackendUnavailable(
+                "KindNotInstalled",
+                f"the cluster does not serve {kind}.{api_version}: is it installed?",
+            ) from error
 
 
 def apply(manifest: Manifest) -> Manifest:

@@ -519,8 +519,11 @@ def addresses_of(owner: Owner, spec: ServerSpec) -> dict[str, list[str]]:
 
 
 def observe_server(body: kopf.Body) -> Outcome:
+    """Status after the workload changed: this is also where a reboot is seen through."""
     spec = parse_spec(ServerSpec, body)
-    return observe(body, spec, [], {})
+    owner = Owner.of(body)
+    _, waiting = resolve_disks(owner, spec, workload_of(owner, spec))
+    return observe(body, spec, waiting, reboot(owner, spec, body.get("status") or {}))
 
 
 # --- deletion --------------------------------------------------------------------------
