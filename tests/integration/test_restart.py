@@ -1,9 +1,12 @@
 """An operator killed while a mixed batch is being created converges, with no duplicates."""
 
 import json
+import random
 import shutil
 import subprocess
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,3 +65,87 @@ def test_a_killed_operator_converges_every_kind_without_duplicates(
     assert names("volumesnapshots") == ["snap"]
     golden = cluster.get("image", "img", name)["status"]["goldenVolume"].split("/")[1]
     assert names("datavolumes", "stratus-images", f"stratus.io/namespace={name}") == [golden]
+
+
+def test_servers_created_in_a_batch_converge_through_repeated_kills(
+    cluster: Cluster, operator: Operator, name: str
+) -> None:
+    """30 Servers; the operator is SIGKILLed at random moments while it works on them."""
+    seed = random.randrange(2**32)
+    print(f"kill schedule seed: {seed}")
+    schedule = random.Random(seed)
+    flavor = f"{name}-tiny"
+    cluster.apply(
+        "\n---\n".join(
+            [
+                stratus_object("Project", name, {"deletionPolicy": "Cascade"}),
+                stratus_object("Flavor", flavor, {"vcpus": 1, "memory": "512Mi", "disk": "1Gi"}),
+            ]
+        )
+    )
+    cluster.wait(f"project/{name}", "condition=Ready", timeout=90)
+    cluster.apply(
+        "\n---\n".join(
+            [
+                stratus_object(
+                    "Network",
+                    "lan",
+                    {"hostInterface": "br1", "subnet": {"cidr": "10.9.0.0/24"}},
+                    name,
+                ),
+                stratus_object(
+                    "Image", "img", {"source": {"registry": "docker://example.org/os:1"}}, name
+                ),
+                stratus_object("ServerGroup", "spread", {"policy": "soft-anti-affinity"}, name),
+            ]
+        )
+    )
+    servers = [f"s{i:02}" for i in range(30)]
+    cluster.apply(
+        "\n---\n".join(
+            stratus_object(
+                "Server",
+                s,
+                {
+                    "flavor": flavor,
+                    "image": "img",
+                    "networks": [{"network": "lan"}],
+                    "serverGroup": "spread",
+                },
+                name,
+            )
+            for s in servers
+        )
+    )
+    for _ in range(3):
+        time.sleep(schedule.uniform(0.5, 6.0))
+        operator.kill()
+        operator.start()
+    cluster.kubectl(
+        "wait", "--for=condition=Ready", "servers", "--all", "-n", name, "--timeout=300s"
+    )
+
+    def items(kind: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = json.loads(
+            cluster.kubectl("get", kind, "-n", name, "-o", "json").stdout
+        )["items"]
+        return found
+
+    assert sorted(v["metadata"]["name"] for v in items("vm")) == servers
+    assert sorted(v["metadata"]["name"] for v in items("vmi")) == servers
+    assert sorted(d["metadata"]["name"] for d in items("datavolumes")) == [
+        f"{s}-root" for s in servers
+    ]
+    launchers = [p for p in items("pods") if p["metadata"]["name"].startswith("virt-launcher-")]
+    assert len(launchers) == 30
+    ports = items("ports")
+    assert sorted(p["spec"]["holder"] for p in ports) == [f"Server/{name}/{s}" for s in servers]
+    assert len({p["spec"]["address"] for p in ports}) == 30
+    for found in items("servers"):
+        status = found["status"]
+        holder = f"Server/{name}/{found['metadata']['name']}"
+        held = [p["spec"]["address"] for p in ports if p["spec"]["holder"] == holder]
+        assert status["addresses"] == {"lan": held}
+        assert status["phase"] == "Active"
+    usage = cluster.get("project", name)["status"]["usage"]
+    assert (usage["servers"], usage["cores"], usage["memory"]) == (30, 30, "15Gi")

@@ -1,0 +1,491 @@
+"""Server and ServerGroup against the local control plane with the simulated KubeVirt: what a
+user of `openstack server create` relies on, driven with kubectl."""
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.conftest import UpstreamSchema
+from tests.integration.conftest import Cluster, Operator, stratus_object
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """A Project with a Network, a bootable Image and Flavors, all Ready."""
+
+    namespace: str
+    small: str
+    large: str
+    huge: str
+
+
+def server(name: str, namespace: str, flavor: str, **spec: Any) -> str:
+    return stratus_object("Server", name, {"flavor": flavor, **spec}, namespace)
+
+
+@pytest.fixture
+def tenant(cluster: Cluster, operator: Operator, name: str) -> Tenant:
+    flavors = {
+        f"{name}-s": {"vcpus": 1, "memory": "1Gi", "disk": "2Gi"},
+        f"{name}-l": {"vcpus": 4, "memory": "8Gi"},
+        f"{name}-h": {"vcpus": 8, "memory": "100Gi"},
+    }
+    cluster.apply(
+        "\n---\n".join(
+            [
+                stratus_object("Project", name, {"deletionPolicy": "Cascade"}),
+                *(stratus_object("Flavor", f, spec) for f, spec in flavors.items()),
+            ]
+        )
+    )
+    cluster.wait(f"project/{name}", "condition=Ready", timeout=90)
+    cluster.apply(
+        "\n---\n".join(
+            [
+                stratus_object(
+                    "Network",
+                    "lan",
+                    {
+                        "hostInterface": "br1",
+                        "subnet": {"cidr": "10.30.0.0/24", "gateway": "10.30.0.1"},
+                    },
+                    name,
+                ),
+                stratus_object(
+                    "Image",
+                    "cirros",
+                    {
+                        "source": {
+                            "registry": "docker://quay.io/kubevirt/cirros-container-disk-demo"
+                        }
+                    },
+                    name,
+                ),
+            ]
+        )
+    )
+    cluster.kubectl(
+        "wait", "--for=condition=Ready", "networks,images", "--all", "-n", name, "--timeout=60s"
+    )
+    return Tenant(name, *flavors)
+
+
+def active(cluster: Cluster, name: str, namespace: str, timeout: int = 120) -> dict[str, Any]:
+    cluster.wait(f"server/{name}", "jsonpath={.status.phase}=Active", namespace, timeout=timeout)
+    cluster.wait(f"server/{name}", "condition=Ready", namespace, timeout=timeout)
+    found = cluster.get("server", name, namespace)
+    assert found is not None
+    return found
+
+
+def ready_condition(cluster: Cluster, name: str, namespace: str, reason: str) -> dict[str, Any]:
+    cluster.wait(
+        f"server/{name}",
+        f"jsonpath={{.status.conditions[?(@.type=='Ready')].reason}}={reason}",
+        namespace,
+        timeout=90,
+    )
+    found = cluster.get("server", name, namespace)
+    assert found is not None
+    return next(c for c in found["status"]["conditions"] if c["type"] == "Ready")
+
+
+def instance_uid(cluster: Cluster, name: str, namespace: str) -> str | None:
+    found = cluster.get("vmi", name, namespace)
+    if found is None or found["metadata"].get("deletionTimestamp"):
+        return None
+    return str(found["metadata"]["uid"])
+
+
+def test_a_server_boots_from_an_image_as_a_virtual_machine_on_a_node(
+    cluster: Cluster, tenant: Tenant
+) -> None:
+    ns = tenant.namespace
+    cluster.apply(
+        server(
+            "web",
+            ns,
+            tenant.small,
+            image="cirros",
+            networks=[{"network": "lan", "fixedIp": "10.30.0.50"}],
+            userData="#cloud-config\npackages: [nginx]\n",
+        )
+    )
+    status = active(cluster, "web", ns)["status"]
+    assert status["host"] in ("node-1", "node-2", "node-3")
+    assert status["addresses"] == {"lan": ["10.30.0.50"]}
+    assert (status["virtualMachine"], status["flavor"]["vcpus"]) == ("web", 1)
+    machine = cluster.get("vm", "web", ns)
+    assert cluster.get("vmi", "web", ns)["status"]["nodeName"] == status["host"]
+    template = machine["spec"]["template"]["spec"]
+    assert template["domain"]["cpu"]["sockets"] == 1
+    assert template["domain"]["memory"]["guest"] == "1Gi"
+    assert [n["multus"]["networkName"] for n in template["networks"] if "multus" in n] == [
+        f"{ns}/lan"
+    ]
+    root = cluster.get("datavolume", "web-root", ns)
+    assert root["spec"]["storage"]["resources"]["requests"]["storage"] == "2Gi"
+    assert root["spec"]["source"] == {
+        "registry": {"url": "docker://quay.io/kubevirt/cirros-container-disk-demo"}
+    }
+    selection = json.loads(
+        machine["spec"]["template"]["metadata"]["annotations"]["k8s.v1.cni.cncf.io/networks"]
+    )
+    assert selection[0]["ips"] == ["10.30.0.50/24"]
+    usage = cluster.get("project", ns)["status"]["usage"]
+    assert (usage["servers"], usage["cores"], usage["memory"]) == (1, 1, "1Gi")
+
+
+def test_what_a_server_produces_passes_the_upstream_schemas(
+    cluster: Cluster, tenant: Tenant, upstream_schema: UpstreamSchema
+) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    ns = tenant.namespace
+    cluster.apply(
+        server("checked", ns, tenant.small, image="cirros", networks=[{"network": "lan"}])
+    )
+    active(cluster, "checked", ns)
+    checks = (
+        ("vm", "checked", "kubevirt.io", "virtualmachine_v1"),
+        ("vmi", "checked", "kubevirt.io", "virtualmachineinstance_v1"),
+        ("datavolume", "checked-root", "cdi.kubevirt.io", "datavolume_v1beta1"),
+    )
+    for kind, name, group, file in checks:
+        jsonschema.validate(cluster.get(kind, name, ns), upstream_schema(group, file))
+
+
+def test_a_server_boots_from_a_volume_and_holds_it_in_use(cluster: Cluster, tenant: Tenant) -> None:
+    ns = tenant.namespace
+    cluster.apply(
+        stratus_object("Volume", "root", {"size": "3Gi", "source": {"image": "cirros"}}, ns)
+    )
+    cluster.wait("volume/root", "condition=Ready", ns, timeout=90)
+    cluster.apply(server("db", ns, tenant.small, bootVolume="root"))
+    status = active(cluster, "db", ns)["status"]
+    assert status["volumes"] == [{"name": "root", "state": "Attached"}]
+    volumes = cluster.get("vm", "db", ns)["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "root", "persistentVolumeClaim": {"claimName": "root"}} in volumes
+    assert cluster.get("datavolume", "db-root", ns) is None
+    cluster.wait("volume/root", "jsonpath={.status.attachedTo}=db", ns, timeout=30)
+    assert cluster.get("volume", "root", ns)["status"]["phase"] == "InUse"
+
+
+def test_stopping_and_starting_a_server(cluster: Cluster, tenant: Tenant) -> None:
+    ns = tenant.namespace
+    cluster.apply(server("app", ns, tenant.small, image="cirros"))
+    active(cluster, "app", ns)
+    cluster.apply(server("app", ns, tenant.small, image="cirros", powerState="Stopped"))
+    cluster.wait("server/app", "jsonpath={.status.phase}=Shutoff", ns, timeout=60)
+    cluster.wait("server/app", "condition=Ready", ns, timeout=10)
+    assert cluster.get("vm", "app", ns)["spec"]["runStrategy"] == "Halted"
+    assert cluster.get("vmi", "app", ns) is None
+    assert "host" not in cluster.get("server", "app", ns)["status"]
+    cluster.apply(server("app", ns, tenant.small, image="cirros", powerState="Running"))
+    assert active(cluster, "app", ns)["status"]["host"]
+
+
+def test_a_reboot_request_restarts_the_instance_exactly_once(
+    cluster: Cluster, tenant: Tenant, operator: Operator
+) -> None:
+    ns = tenant.namespace
+    cluster.apply(server("rb", ns, tenant.small, image="cirros"))
+    active(cluster, "rb", ns)
+    first = instance_uid(cluster, "rb", ns)
+    at = "2026-11-24T10:00:00Z"
+    cluster.apply(server("rb", ns, tenant.small, image="cirros", rebootRequestedAt=at))
+    cluster.wait("server/rb", f"jsonpath={{.status.rebootedFor}}={at}", ns, timeout=90)
+    second = active(cluster, "rb", ns) and instance_uid(cluster, "rb", ns)
+    assert second and second != first
+    # A restarted operator sees the same request again, and must not reboot a second time.
+    operator.kill()
+    operator.start()
+    cluster.wait("server/rb", "condition=Ready", ns, timeout=60)
+    time.sleep(5)
+    assert instance_uid(cluster, "rb", ns) == second
+    assert "rebootOf" not in cluster.get("server", "rb", ns)["status"]
+
+
+def test_volumes_attach_and_detach_and_say_how(cluster: Cluster, tenant: Tenant) -> None:
+    ns = tenant.namespace
+    cluster.apply(
+        "\n---\n".join(
+            stratus_object("Volume", v, {"size": "1Gi"}, ns) for v in ("boot-time", "live")
+        )
+    )
+    cluster.kubectl("wait", "--for=condition=Ready", "volumes", "--all", "-n", ns)
+    cluster.apply(server("vm", ns, tenant.small, image="cirros", volumes=["boot-time"]))
+    active(cluster, "vm", ns)
+    cluster.wait("volume/boot-time", "jsonpath={.status.phase}=InUse", ns, timeout=30)
+    uid = instance_uid(cluster, "vm", ns)
+
+    # Added to a running Server: hot-plugged, no restart.
+    cluster.apply(server("vm", ns, tenant.small, image="cirros", volumes=["boot-time", "live"]))
+    cluster.wait_until(
+        "the hot-plugged volume to be attached",
+        lambda: (
+            {"name": "live", "state": "Attached"}
+            in cluster.get("server", "vm", ns)["status"]["volumes"]
+        ),
+    )
+    cluster.wait("volume/live", "jsonpath={.status.attachedTo}=vm", ns, timeout=30)
+    assert instance_uid(cluster, "vm", ns) == uid
+    disks = cluster.get("vmi", "vm", ns)["spec"]["domain"]["devices"]["disks"]
+    assert any(d["name"] == "vol-live" for d in disks)
+
+    # Detached: the hot-plugged one goes live; the one there at boot waits for the restart.
+    cluster.apply(server("vm", ns, tenant.small, image="cirros", volumes=[]))
+    cluster.wait("volume/live", "jsonpath={.status.phase}=Available", ns, timeout=60)
+    cluster.wait_until(
+        "the boot-time volume to wait for a restart",
+        lambda: (
+            cluster.get("server", "vm", ns)["status"]["volumes"]
+            == [{"name": "boot-time", "state": "DetachOnRestart"}]
+        ),
+    )
+    assert cluster.get("volume", "boot-time", ns)["status"]["phase"] == "InUse"
+    cluster.apply(
+        server(
+            "vm",
+            ns,
+            tenant.small,
+            image="cirros",
+            volumes=[],
+            rebootRequestedAt="2026-11-25T00:00:00Z",
+        )
+    )
+    cluster.wait("volume/boot-time", "jsonpath={.status.phase}=Available", ns, timeout=90)
+    assert active(cluster, "vm", ns)["status"]["volumes"] == []
+
+
+def test_a_kata_server_is_a_pod_in_the_kata_runtime(cluster: Cluster, tenant: Tenant) -> None:
+    ns = tenant.namespace
+    cluster.apply(stratus_object("Volume", "scratch", {"size": "1Gi"}, ns))
+    cluster.wait("volume/scratch", "condition=Ready", ns, timeout=60)
+    cluster.apply(
+        server(
+            "box",
+            ns,
+            tenant.small,
+            image="cirros",
+            runtime="kata",
+            networks=[{"network": "lan"}],
+            volumes=["scratch"],
+        )
+    )
+    status = active(cluster, "box", ns)["status"]
+    pod = cluster.get("pod", "box", ns)
+    assert pod["spec"]["runtimeClassName"] == "kata"
+    assert pod["spec"]["nodeName"] == status["host"]
+    container = pod["spec"]["containers"][0]
+    assert container["image"] == "quay.io/kubevirt/cirros-container-disk-demo"
+    assert container["resources"]["limits"] == {"cpu": "1", "memory": "1Gi"}
+    assert container["volumeMounts"][0]["mountPath"] == "/volumes/scratch"
+    selection = json.loads(pod["metadata"]["annotations"]["k8s.v1.cni.cncf.io/networks"])
+    assert selection[0]["ips"] == [f"{status['addresses']['lan'][0]}/24"]
+    assert status["volumes"] == [{"name": "scratch", "state": "Attached"}]
+
+
+def test_a_kata_server_needs_an_image_from_a_registry(cluster: Cluster, tenant: Tenant) -> None:
+    ns = tenant.namespace
+    cluster.apply(
+        stratus_object(
+            "Image", "disk", {"source": {"url": "https://images.example.org/d.qcow2"}}, ns
+        )
+    )
+    cluster.wait("image/disk", "condition=Ready", ns, timeout=90)
+    cluster.apply(server("box", ns, tenant.small, image="disk", runtime="kata"))
+    condition = ready_condition(cluster, "box", ns, "ImageNotBootable")
+    assert "no registry source" in condition["message"]
+    assert cluster.get("pod", "box", ns) is None
+    refused = cluster.apply(
+        server("bad", ns, tenant.small, image="cirros", runtime="kata", keyPair="k"), check=False
+    )
+    assert "only runtime vm has" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"image": "cirros", "bootVolume": "root"}, "exactly one of image and bootVolume"),
+        ({}, "exactly one of image and bootVolume"),
+        ({"bootVolume": "root", "runtime": "kata"}, "registry source, not a bootVolume"),
+        ({"image": "cirros", "powerState": "Paused"}, "Unsupported value"),
+        ({"image": "cirros", "networks": [{"network": "lan", "fixedIp": "10.0.0"}]}, "IP address"),
+    ],
+)
+def test_the_api_server_refuses_impossible_servers(
+    cluster: Cluster, tenant: Tenant, spec: dict[str, Any], message: str
+) -> None:
+    refused = cluster.apply(server("bad", tenant.namespace, tenant.small, **spec), check=False)
+    assert refused.returncode != 0
+    assert message in refused.stderr
+
+
+def test_flavor_and_image_are_immutable(cluster: Cluster, tenant: Tenant) -> None:
+    ns = tenant.namespace
+    cluster.apply(server("fixed", ns, tenant.small, image="cirros", powerState="Stopped"))
+    refused = cluster.apply(
+        server("fixed", ns, tenant.large, image="cirros", powerState="Stopped"), check=False
+    )
+    assert "flavor is immutable" in refused.stderr
+
+
+def placed_hosts(cluster: Cluster, ns: str, names: list[str]) -> list[str]:
+    return [active(cluster, n, ns)["status"]["host"] for n in names]
+
+
+def test_anti_affinity_spreads_members_and_a_fourth_gets_no_valid_host(
+    cluster: Cluster, tenant: Tenant, operator: Operator
+) -> None:
+    ns = tenant.namespace
+    cluster.apply(stratus_object("ServerGroup", "spread", {"policy": "anti-affinity"}, ns))
+    cluster.wait("servergroup/spread", "condition=Ready", ns)
+    members = ["a1", "a2", "a3"]
+    cluster.apply(
+        "\n---\n".join(
+            server(m, ns, tenant.small, image="cirros", serverGroup="spread") for m in members
+        )
+    )
+    assert sorted(placed_hosts(cluster, ns, members)) == ["node-1", "node-2", "node-3"]
+    cluster.wait_until(
+        "the group to list its members",
+        lambda: cluster.get("servergroup", "spread", ns)["status"]["members"] == members,
+    )
+
+    cluster.apply(server("a4", ns, tenant.small, image="cirros", serverGroup="spread"))
+    condition = ready_condition(cluster, "a4", ns, "NoValidHost")
+    assert "ServerGroupAntiAffinityFilter eliminated 3" in condition["message"]
+    assert cluster.get("vm", "a4", ns) is None
+    events = cluster.kubectl(
+        "get", "events", "-n", ns, "--field-selector", "involvedObject.name=a4", "-o", "json"
+    )
+    assert any(e["reason"] == "NoValidHost" for e in json.loads(events.stdout)["items"])
+    # Waiting is quiet: no status writes while nothing changes.
+    version = cluster.get("server", "a4", ns)["metadata"]["resourceVersion"]
+    time.sleep(5)
+    assert cluster.get("server", "a4", ns)["metadata"]["resourceVersion"] == version
+    # Capacity freed: the unplaced Server is retried at once, not after its long delay.
+    cluster.kubectl("delete", "server", "a1", "-n", ns, "--wait=false")
+    assert active(cluster, "a4", ns, timeout=60)["status"]["host"]
+
+
+def test_affinity_keeps_members_together_and_a_zone_pins_them(
+    cluster: Cluster, tenant: Tenant
+) -> None:
+    ns = tenant.namespace
+    cluster.apply(stratus_object("ServerGroup", "together", {"policy": "affinity"}, ns))
+    cluster.wait("servergroup/together", "condition=Ready", ns)
+    members = ["t1", "t2", "t3"]
+    for member in members:  # one by one: the first decides where the others go
+        cluster.apply(server(member, ns, tenant.small, image="cirros", serverGroup="together"))
+        active(cluster, member, ns)
+    assert len(set(placed_hosts(cluster, ns, members))) == 1
+    cluster.apply(server("pinned", ns, tenant.small, image="cirros", availabilityZone="zone-b"))
+    assert active(cluster, "pinned", ns)["status"]["host"] == "node-2"
+    affinity = cluster.get("vm", "pinned", ns)["spec"]["template"]["spec"]["affinity"]
+    term = affinity["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["nodeSelectorTerms"][0]["matchExpressions"][0]["values"] == ["zone-b"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "filter_"),
+    [
+        ({"availabilityZone": "zone-x"}, "AvailabilityZoneFilter eliminated 3"),
+        ({"flavor": "huge"}, "RamFilter eliminated 3"),
+    ],
+)
+def test_no_node_can_hold_the_server(
+    cluster: Cluster, tenant: Tenant, spec: dict[str, Any], filter_: str
+) -> None:
+    ns = tenant.namespace
+    flavor = tenant.huge if spec.pop("flavor", None) else tenant.small
+    cluster.apply(server("nowhere", ns, flavor, image="cirros", **spec))
+    condition = ready_condition(cluster, "nowhere", ns, "NoValidHost")
+    assert filter_ in condition["message"]
+    assert cluster.get("server", "nowhere", ns)["status"]["phase"] == "Error"
+    assert cluster.get("vm", "nowhere", ns) is None
+    assert "flavor" not in cluster.get("server", "nowhere", ns)["status"]
+
+
+def test_cores_and_memory_quota_under_concurrent_creates_and_deletes(
+    cluster: Cluster, tenant: Tenant
+) -> None:
+    ns = tenant.namespace
+    cluster.apply(
+        stratus_object(
+            "Project", ns, {"deletionPolicy": "Cascade", "quota": {"cores": 4, "memory": "64Gi"}}
+        )
+    )
+    cluster.wait(f"project/{ns}", "condition=Ready", timeout=60)
+    names = [f"q{i}" for i in range(6)]
+    cluster.apply(
+        "\n---\n".join(
+            server(n, ns, tenant.small, image="cirros", powerState="Stopped") for n in names
+        )
+    )
+
+    def reasons() -> dict[str, str] | None:
+        found = {}
+        for n in names:
+            conditions = (cluster.get("server", n, ns).get("status") or {}).get("conditions") or []
+            ready = next((c for c in conditions if c["type"] == "Ready"), None)
+            if ready is None or ready["reason"] not in ("Stopped", "QuotaExceeded"):
+                return None
+            found[n] = ready["reason"]
+        return found
+
+    outcome = cluster.wait_until("every Server admitted or refused", reasons, timeout=120)
+    assert sorted(outcome.values()).count("Stopped") == 4
+    refused = next(n for n, r in outcome.items() if r == "QuotaExceeded")
+    message = next(
+        c["message"]
+        for c in cluster.get("server", refused, ns)["status"]["conditions"]
+        if c["type"] == "Ready"
+    )
+    assert "cores quota of Project" in message and "> 4 allowed" in message
+    usage = cluster.get("project", ns)["status"]["usage"]
+    assert (usage["cores"], usage["memory"]) == (4, "4Gi")
+    cluster.kubectl("delete", "servers", "--all", "-n", ns, "--wait=true", "--timeout=120s")
+    cluster.wait_until(
+        "usage to return to zero",
+        lambda: cluster.get("project", ns)["status"]["usage"]["cores"] == 0,
+        timeout=60,
+    )
+    usage = cluster.get("project", ns)["status"]["usage"]
+    assert (usage["servers"], usage["cores"], usage["memory"]) == (0, 0, "0")
+
+
+def test_deleting_a_server_leaves_nothing_behind_and_its_volumes_available(
+    cluster: Cluster, tenant: Tenant
+) -> None:
+    ns = tenant.namespace
+    cluster.apply(stratus_object("Volume", "keep", {"size": "1Gi"}, ns))
+    cluster.wait("volume/keep", "condition=Ready", ns)
+    cluster.apply(
+        server(
+            "gone",
+            ns,
+            tenant.small,
+            image="cirros",
+            networks=[{"network": "lan"}],
+            volumes=["keep"],
+        )
+    )
+    active(cluster, "gone", ns)
+    cluster.wait("volume/keep", "jsonpath={.status.phase}=InUse", ns, timeout=30)
+    cluster.kubectl("delete", "server", "gone", "-n", ns, "--timeout=120s")
+    for kind, name in (("vm", "gone"), ("vmi", "gone"), ("datavolume", "gone-root")):
+        cluster.wait_until(
+            f"{kind} {name} to go", lambda k=kind, n=name: cluster.get(k, n, ns) is None
+        )
+    ports = json.loads(cluster.kubectl("get", "ports", "-n", ns, "-o", "json").stdout)["items"]
+    assert [p for p in ports if p["spec"]["holder"].endswith("/gone")] == []
+    cluster.wait("volume/keep", "jsonpath={.status.phase}=Available", ns, timeout=60)
+    assert cluster.get("pvc", "keep", ns) is not None
+    cluster.wait_until(
+        "the cloud-init Secret to be collected",
+        lambda: cluster.get("secret", "gone-cloud-init", ns) is None,
+    )
