@@ -458,6 +458,26 @@ def test_cores_and_memory_quota_under_concurrent_creates_and_deletes(
     assert (usage["servers"], usage["cores"], usage["memory"]) == (0, 0, "0")
 
 
+def test_the_server_count_quota_is_refused_by_the_api_server(
+    cluster: Cluster, tenant: Tenant
+) -> None:
+    ns = tenant.namespace
+    cluster.apply(
+        stratus_object("Project", ns, {"deletionPolicy": "Cascade", "quota": {"servers": 2}})
+    )
+    cluster.wait(f"project/{ns}", "condition=Ready", timeout=60)
+    cluster.apply(
+        "\n---\n".join(
+            server(n, ns, tenant.small, image="cirros", powerState="Stopped") for n in ("c1", "c2")
+        )
+    )
+    third = cluster.apply(server("c3", ns, tenant.small, image="cirros"), check=False)
+    assert third.returncode != 0
+    assert "exceeded quota: stratus-project" in third.stderr
+    assert "count/servers.stratus.io=2" in third.stderr
+    assert cluster.get("server", "c3", ns) is None
+
+
 def test_deleting_a_server_leaves_nothing_behind_and_its_volumes_available(
     cluster: Cluster, tenant: Tenant
 ) -> None:

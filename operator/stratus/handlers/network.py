@@ -61,7 +61,8 @@ def ensure_network(body: kopf.Body) -> Outcome:
             f"such as {outside[0]}",
         )
     kube.sync(network_children(body))
-    refresh_usage(body["metadata"]["namespace"])
+    if not (body.get("status") or {}).get("networkAttachmentDefinition"):
+        refresh_usage(body["metadata"]["namespace"])  # counted once, when it first appears
     return observe_network(body)
 
 
