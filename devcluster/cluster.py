@@ -11,12 +11,16 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
 
 from devcluster import pki
 from devcluster.components import HERE, binary, thirdparty_crds
 
 MINIO_USER = "stratus-admin"
 MINIO_PASSWORD = "stratus-local-secret"  # a throwaway credential of a loopback-only test server
+OBJECT_STORE_SECRET = "stratus-object-store"
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,11 @@ class State:
     @property
     def run(self) -> Path:
         return self.root / "run"
+
+    @property
+    def operator_config(self) -> Path:
+        """The operator configuration (STRATUS_CONFIG) for this cluster's endpoints."""
+        return self.root / "operator-config.yaml"
 
     def endpoints(self) -> dict[str, str]:
         path = self.run / "endpoints.json"
@@ -194,24 +203,7 @@ def up(state: State) -> None:
             f"--config={binary('kwok').parent / 'stages.yaml'}",
         ],
     )
-    minio_data = state.root / "minio"
-    minio_data.mkdir(exist_ok=True)
-    _start(
-        state,
-        "minio",
-        [
-            str(binary("minio")),
-            "server",
-            str(minio_data),
-            f"--address=127.0.0.1:{ports['minio']}",
-            f"--console-address=127.0.0.1:{ports['minio-console']}",
-        ],
-        env={
-            "MINIO_ROOT_USER": MINIO_USER,
-            "MINIO_ROOT_PASSWORD": MINIO_PASSWORD,
-            "MINIO_BROWSER": "off",
-        },
-    )
+    _start_minio(state, ports["minio"], ports["minio-console"])
 
     _bootstrap(state)
     _start(
@@ -227,6 +219,51 @@ def up(state: State) -> None:
     )
     kubectl(state, "wait", "--for=condition=Ready", "node", "--all", "--timeout=120s")
     print(f"local cluster is up; kubeconfig: {state.kubeconfig}")
+
+
+def _start_minio(state: State, port: int, console_port: int) -> None:
+    minio_data = state.root / "minio"
+    minio_data.mkdir(exist_ok=True)
+    _start(
+        state,
+        "minio",
+        [
+            str(binary("minio")),
+            "server",
+            str(minio_data),
+            f"--address=127.0.0.1:{port}",
+            f"--console-address=127.0.0.1:{console_port}",
+        ],
+        env={
+            "MINIO_ROOT_USER": MINIO_USER,
+            "MINIO_ROOT_PASSWORD": MINIO_PASSWORD,
+            "MINIO_BROWSER": "off",
+        },
+    )
+
+
+def stop_object_store(state: State) -> None:
+    """Stop MinIO alone, as an outage of the object store would (its data stays)."""
+    pid = running(state).get("minio")
+    if pid is None:
+        return
+    _signal_group(pid, signal.SIGKILL)
+    _wait_until("MinIO to stop", lambda: "minio" not in running(state), state, timeout=20)
+
+
+def start_object_store(state: State) -> None:
+    """Start MinIO again on its port, with the data it had."""
+    if "minio" in running(state):
+        return
+    port = urlsplit(state.endpoints()["minio"]).port
+    assert port is not None
+    _start_minio(state, port, free_port())
+    _wait_until("MinIO", lambda: _listening(port), state, timeout=60)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _start_control_plane(state: State, ports: dict[str, int]) -> None:
@@ -325,3 +362,32 @@ def install(state: State) -> None:
         str(root / "charts" / "stratus" / "files" / "admission-policies.yaml"),
     )
     kubectl(state, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    _configure_object_store(state)
+
+
+def _configure_object_store(state: State) -> None:
+    """The object store's admin credentials as the operator reads them (a Secret), and the
+    operator configuration that points at this cluster's MinIO."""
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": OBJECT_STORE_SECRET, "namespace": "stratus-system"},
+        "type": "Opaque",
+        "stringData": {"accessKey": MINIO_USER, "secretKey": MINIO_PASSWORD},
+    }
+    kubectl(
+        state,
+        "apply",
+        "--server-side",
+        "--field-manager=devcluster",
+        "-f",
+        "-",
+        stdin=json.dumps(secret),
+    )
+    config = {
+        "objectStore": {
+            "endpoint": state.endpoints()["minio"],
+            "credentialsSecret": f"stratus-system/{OBJECT_STORE_SECRET}",
+        }
+    }
+    state.operator_config.write_text(yaml.safe_dump(config))

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 kubectl=$(.venv/bin/python -c 'from devcluster.components import binary; print(binary("kubectl"))')
 
-.venv/bin/stratus run --standalone --liveness=http://127.0.0.1:8080/healthz >.stratus/logs/operator.log 2>&1 &
+STRATUS_CONFIG=.stratus/operator-config.yaml .venv/bin/stratus run --standalone --liveness=http://127.0.0.1:8080/healthz >.stratus/logs/operator.log 2>&1 &
 operator=$!
 trap 'kill $operator 2>/dev/null; wait $operator 2>/dev/null' EXIT INT TERM
 

@@ -43,9 +43,49 @@ class PlacementSettings(Model):
     )
 
 
+class ObjectStoreSettings(Model):
+    """The S3 server behind Buckets; MinIO's admin API adds users, policies and quotas."""
+
+    endpoint: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#]+$",
+        description="http(s)://host:port of the S3 API, as the operator reaches it; unset: "
+        "Buckets wait with BackendNotConfigured.",
+    )
+    public_endpoint: str | None = Field(
+        default=None,
+        description="The endpoint tenants use, written to their credentials Secrets; "
+        "default: endpoint.",
+    )
+    credentials_secret: str = Field(
+        default="stratus-system/stratus-object-store",
+        pattern=r"^[a-z0-9-]+/[a-z0-9.-]+$",
+        description="<namespace>/<name> of the Secret with the admin accessKey and secretKey.",
+    )
+    region: str = Field(default="us-east-1", description="The S3 region to sign requests for.")
+    ca_file: str | None = Field(
+        default=None, description="CA bundle that signs an https endpoint's certificate."
+    )
+    timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Connect and read timeout of one request to the store."
+    )
+    resync_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How often each Bucket is compared with the store, to correct drift there.",
+    )
+    abandon_after_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        description="A Bucket with deletionPolicy Retain whose store stays unreachable this long "
+        "after deletion was asked is released anyway, with a Warning Event.",
+    )
+
+
 class Settings(Model):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     placement: PlacementSettings = Field(default_factory=PlacementSettings)
+    object_store: ObjectStoreSettings = Field(default_factory=ObjectStoreSettings)
     kata_runtime_class: str = Field(
         default="kata", description="RuntimeClass of runtime: kata Servers."
     )

@@ -21,6 +21,7 @@ from stratus.constants import API_VERSION
 from stratus.core import kube
 
 REPO = Path(__file__).resolve().parents[2]
+RESYNC_SECONDS = 5
 
 
 @dataclass
@@ -108,6 +109,7 @@ class Operator:
         env = {
             **os.environ,
             "KUBECONFIG": str(self.cluster.kubeconfig),
+            "STRATUS_CONFIG": str(self.config()),
             "STRATUS_METRICS_PORT": str(self.metrics_port),
             "STRATUS_METRICS_ADDRESS": "127.0.0.1",
         }
@@ -128,6 +130,15 @@ class Operator:
                 env=env,
             )
         self.cluster.wait_until("operator liveness", self.alive, timeout=60)
+
+    def config(self) -> Path:
+        """The local cluster's operator configuration, with the object store compared every
+        few seconds and a Retain deletion released soon after the store is gone."""
+        config = yaml.safe_load(self.cluster.state.operator_config.read_text())
+        config["objectStore"] |= {"resyncSeconds": RESYNC_SECONDS, "abandonAfterSeconds": 20}
+        path = self.cluster.state.root / "operator-test-config.yaml"
+        path.write_text(yaml.safe_dump(config))
+        return path
 
     def alive(self) -> bool:
         try:

@@ -1,5 +1,6 @@
 """The Stratus API: one pydantic model per kind, the single source of the CRDs."""
 
+from stratus.api.bucket import BUCKET
 from stratus.api.crd import Kind
 from stratus.api.flavor import FLAVOR
 from stratus.api.image import IMAGE
@@ -23,4 +24,5 @@ KINDS: tuple[Kind, ...] = (
     SNAPSHOT,
     SERVER_GROUP,
     SERVER,
+    BUCKET,
 )

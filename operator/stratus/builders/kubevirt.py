@@ -1,10 +1,8 @@
 """What Stratus objects become in KubeVirt's API."""
 
-import base64
-
 from stratus.api.flavor import FlavorSpec
 from stratus.api.server import ServerFlavor
-from stratus.builders.meta import Manifest, Owner, child
+from stratus.builders.meta import Manifest, Owner, child, secret_value
 from stratus.builders.server import (
     MULTUS_NETWORKS,
     Boot,
@@ -50,16 +48,14 @@ def ssh_key_secret_name(server: str) -> str:
     return f"{server}-ssh-key"
 
 
-def _encoded(text: str) -> str:
-    """Secret data as the API stores it, so that a re-read compares equal."""
-    return base64.b64encode(text.encode()).decode()
-
-
 def build_cloud_init_secret(owner: Owner, user_data: str, network_data: str) -> Manifest:
     """User data can hold secrets, so it travels in a Secret rather than the VM's spec."""
     secret = child("v1", "Secret", cloud_init_secret_name(owner.name), owner, owner.namespace)
     secret["type"] = "Opaque"
-    secret["data"] = {"userdata": _encoded(user_data), "networkdata": _encoded(network_data)}
+    secret["data"] = {
+        "userdata": secret_value(user_data),
+        "networkdata": secret_value(network_data),
+    }
     return secret
 
 
@@ -67,7 +63,7 @@ def build_ssh_key_secret(owner: Owner, key_pair: str, public_key: str) -> Manife
     """The KeyPair's key, copied at creation as Nova does: deleting the KeyPair keeps it."""
     secret = child("v1", "Secret", ssh_key_secret_name(owner.name), owner, owner.namespace)
     secret["type"] = "Opaque"
-    secret["data"] = {key_pair: _encoded(public_key)}
+    secret["data"] = {key_pair: secret_value(public_key)}
     return secret
 
 

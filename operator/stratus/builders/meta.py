@@ -1,5 +1,6 @@
 """Metadata every child carries: Stratus labels and an ownerReference to its parent."""
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,3 +85,12 @@ def child(
     if namespace:
         metadata["namespace"] = namespace
     return {"apiVersion": api_version, "kind": kind, "metadata": metadata}
+
+
+def secret_value(text: str) -> str:
+    """Secret data as the API stores it (base64), so that a re-read compares equal."""
+    return base64.b64encode(text.encode()).decode()
+
+
+def read_secret_value(encoded: str) -> str:
+    return base64.b64decode(encoded).decode()

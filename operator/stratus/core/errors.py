@@ -8,11 +8,19 @@ class StratusError(Exception):
     """Seconds until a retry may help; None: wait for the user or the cluster to change."""
     phase: str | None = None
     """The phase this failure puts the object in; None: the handler's own default."""
+    backoff_limit: float | None = None
+    """When set, the delay doubles with each retry in a row, up to this many seconds."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
+
+    def delay(self, retry: int) -> float | None:
+        """Seconds until the retry that follows `retry` failed ones in a row."""
+        if self.retry_after is None or self.backoff_limit is None:
+            return self.retry_after
+        return min(self.retry_after * (1 << min(retry, 32)), self.backoff_limit)
 
 
 class DependencyNotReady(StratusError):

@@ -6,8 +6,6 @@ the admission is recorded in the API (status.claimName) before the lock is relea
 concurrent creates can never overshoot the quota together.
 """
 
-import threading
-from collections import defaultdict
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -18,9 +16,7 @@ from stratus.api.project import ProjectSpec
 from stratus.constants import API_VERSION, LABEL_PROJECT
 from stratus.core import kube
 from stratus.core.errors import StratusError
-
-_guard = threading.Lock()
-_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+from stratus.core.locks import lock_for
 
 
 class QuotaExceeded(StratusError):
@@ -28,11 +24,6 @@ class QuotaExceeded(StratusError):
 
     retry_after = 60.0
     phase = "Error"
-
-
-def _namespace_lock(namespace: str) -> threading.Lock:
-    with _guard:
-        return _locks[namespace]
 
 
 def project_of(namespace: str) -> kube.Manifest | None:
@@ -80,7 +71,7 @@ def usage_of(namespace: str) -> dict[str, int | str]:
         "volumes": len(volumes),
         "storage": quantity(storage),
         "networks": len(kube.list_names(API_VERSION, "Network", namespace)),
-        "buckets": 0,
+        "buckets": len(_present(kube.list_objects(API_VERSION, "Bucket", namespace))),
     }
 
 
@@ -118,7 +109,7 @@ def _limit(value: str | int | None) -> Decimal | None:
 def admit_storage(namespace: str, volume: str, size: str) -> None:
     """Admit a Volume of `size` (new, or grown to it), or raise QuotaExceeded with the numbers."""
     project = project_of(namespace)
-    with _namespace_lock(namespace):
+    with lock_for(f"quota/{namespace}"):
         if project is not None:
             quota = ProjectSpec.model_validate(project["spec"]).quota
             others = [
@@ -134,7 +125,7 @@ def admit_storage(namespace: str, volume: str, size: str) -> None:
 def admit_server(namespace: str, server: str, flavor: Mapping[str, Any]) -> None:
     """Admit a Server of `flavor` (as status.flavor records it), or raise QuotaExceeded."""
     project = project_of(namespace)
-    with _namespace_lock(namespace):
+    with lock_for(f"quota/{namespace}"):
         if project is not None:
             quota = ProjectSpec.model_validate(project["spec"]).quota
             others = [

@@ -41,16 +41,21 @@ def parse_spec(model: type[ModelT], body: kopf.Body) -> ModelT:
 
 
 def reconcile(
-    kind: Kind, body: kopf.Body, work: Callable[[], Outcome], error_phase: str = "Error"
+    kind: Kind,
+    body: kopf.Body,
+    work: Callable[[], Outcome],
+    error_phase: str = "Error",
+    retry: int = 0,
 ) -> None:
-    """Run `work`, then write status only where it changed and emit an Event on transitions."""
+    """Run `work`, then write status only where it changed and emit an Event on transitions.
+    `retry` is Kopf's count of failed attempts in a row, for failures that back off."""
     started = time.monotonic()
     try:
         outcome = work()
     except ApiException as error:
-        outcome = _failed(kind, body, _api_failure(error), error_phase)
+        outcome = _failed(kind, body, _api_failure(error), error_phase, retry)
     except StratusError as error:
-        outcome = _failed(kind, body, error, error_phase)
+        outcome = _failed(kind, body, error, error_phase, retry)
     finally:
         RECONCILE_TIME.labels(kind.kind).observe(time.monotonic() - started)
     record(kind, body, outcome)
@@ -64,17 +69,18 @@ def _api_failure(error: ApiException) -> StratusError:
     )
 
 
-def _failed(kind: Kind, body: kopf.Body, error: StratusError, phase: str) -> Outcome:
+def _failed(kind: Kind, body: kopf.Body, error: StratusError, phase: str, retry: int) -> Outcome:
     outcome = Outcome(
         phase=error.phase or phase, ready=False, reason=error.reason, message=error.message
     )
     record(kind, body, outcome)
     RECONCILE_ERRORS.labels(kind.kind).inc()
-    if error.retry_after is None:
+    delay = error.delay(retry)
+    if delay is None:
         RECONCILES.labels(kind.kind, "error").inc()
         raise kopf.PermanentError(error.message) from error
     RECONCILES.labels(kind.kind, "requeue_after").inc()
-    raise kopf.TemporaryError(error.message, delay=error.retry_after) from error
+    raise kopf.TemporaryError(error.message, delay=delay) from error
 
 
 def record(kind: Kind, body: kopf.Body, outcome: Outcome) -> None:

@@ -1,6 +1,7 @@
 """Kopf handlers, one module per kind; importing this package registers them all."""
 
 from stratus.handlers import (
+    bucket,
     children,
     flavor,
     image,
@@ -16,6 +17,7 @@ from stratus.handlers import (
 )
 
 __all__ = [
+    "bucket",
     "children",
     "flavor",
     "image",

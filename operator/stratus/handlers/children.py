@@ -134,11 +134,11 @@ def dependency_event(body: kopf.Body, **kwargs: Any) -> None:
             continue
         index: kopf.Index[str, kopf.Body] = kwargs[f"{parent.kind.plural}_by_dependency"]
         for dependent in index.get(key, []):
-            if not _ready(dependent) and not dependent["metadata"].get("deletionTimestamp"):
+            if not is_ready(dependent) and not dependent["metadata"].get("deletionTimestamp"):
                 run(parent, dependent, parent.ensure)
 
 
-def _ready(body: kopf.Body) -> bool:
+def is_ready(body: kopf.Body) -> bool:
     conditions = (body.get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 

@@ -2,7 +2,6 @@
 VirtualMachine (or Kata Pod) as the spec says, reboot it once per request, and on deletion
 release everything it held."""
 
-import base64
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +22,7 @@ from stratus.builders.kubevirt import (
     root_disk_name,
     ssh_key_secret_name,
 )
-from stratus.builders.meta import ChildRef, Children, Manifest, Owner
+from stratus.builders.meta import ChildRef, Children, Manifest, Owner, read_secret_value
 from stratus.builders.server import Boot, Disk, Interface, Placement, disk_name, mac_address
 from stratus.config import settings
 from stratus.constants import API_VERSION, GROUP, VERSION
@@ -271,7 +270,7 @@ def resolve_key(owner: Owner, spec: ServerSpec) -> str | None:
     secret = kube.read("v1", "Secret", ssh_key_secret_name(owner.name), owner.namespace)
     data = (secret or {}).get("data") or {}
     if spec.key_pair in data:
-        return base64.b64decode(data[spec.key_pair]).decode()
+        return read_secret_value(data[spec.key_pair])
     key_pair = ready_dependency(
         "KeyPair", spec.key_pair, str(owner.namespace), ("Active",), "KeyPairNotReady"
     )

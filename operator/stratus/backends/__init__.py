@@ -1,0 +1,1 @@
+"""Clients of systems outside Kubernetes that Stratus objects live on."""
