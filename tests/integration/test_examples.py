@@ -15,11 +15,20 @@ def test_examples_become_ready_and_are_listed_by_get_stratus(
     cluster.wait("project/acme", "condition=Ready", timeout=120)
     cluster.kubectl("apply", "-k", str(examples))
     applied = cluster.kubectl("get", "-k", str(examples), "-o", "name").stdout.split()
-    assert len(applied) >= 16
+    assert len(applied) >= 17
     rendered = cluster.kubectl("kustomize", str(examples)).stdout
     cluster.kubectl("wait", "--for=condition=Ready", "--timeout=120s", "-f", "-", stdin=rendered)
     listed = cluster.kubectl("get", "stratus", "-A").stdout
-    for name in ("m1.small", "acme", "alice", "web", "ubuntu-24.04", "db-root", "db-data-nightly"):
+    for name in (
+        "m1.small",
+        "acme",
+        "alice",
+        "web",
+        "ubuntu-24.04",
+        "db-root",
+        "db-data-nightly",
+        "backups",
+    ):
         assert name in listed
     # The two-tier application: web Servers on different nodes, the database on its Volumes.
     web = [cluster.get("server", s, "acme")["status"]["host"] for s in ("web-1", "web-2")]
