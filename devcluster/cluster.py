@@ -21,6 +21,8 @@ from devcluster.components import HERE, binary, thirdparty_crds
 MINIO_USER = "stratus-admin"
 MINIO_PASSWORD = "stratus-local-secret"  # a throwaway credential of a loopback-only test server
 OBJECT_STORE_SECRET = "stratus-object-store"
+OPERATOR_NAMESPACE = "stratus-system"
+RELEASE = "stratus"
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,11 @@ class State:
     @property
     def run(self) -> Path:
         return self.root / "run"
+
+    @property
+    def operator_kubeconfig(self) -> Path:
+        """The operator's kubeconfig: the chart's ServiceAccount, not an administrator."""
+        return self.root / "operator.kubeconfig"
 
     @property
     def operator_config(self) -> Path:
@@ -346,8 +353,12 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 
 
 def install(state: State) -> None:
-    """Install Stratus's CRDs, tenant roles and admission policies, as the Helm chart does."""
+    """Install Stratus as a user does: the CRDs, then the Helm chart (tenant roles, admission
+    policies, the operator's ServiceAccount and RBAC). The chart's Deployment is scaled to
+    zero: nothing here runs images, so the operator runs as a process, with the
+    ServiceAccount's token (`operator_kubeconfig`), and so with exactly the chart's RBAC."""
     root = HERE.parent
+    # Helm installs CRDs only once; applying them keeps them current as the models change.
     kubectl(
         state,
         "apply",
@@ -356,13 +367,50 @@ def install(state: State) -> None:
         "--force-conflicts",
         "-f",
         str(root / "crds"),
-        "-f",
-        str(root / "charts" / "stratus" / "files" / "tenant-roles.yaml"),
-        "-f",
-        str(root / "charts" / "stratus" / "files" / "admission-policies.yaml"),
     )
     kubectl(state, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    helm(
+        state,
+        "upgrade",
+        "--install",
+        RELEASE,
+        str(root / "charts" / "stratus"),
+        f"--namespace={OPERATOR_NAMESPACE}",
+        "--skip-crds",
+        "--set=replicas=0",
+    )
     _configure_object_store(state)
+    _write_operator_kubeconfig(state)
+
+
+def helm(state: State, *args: str) -> str:
+    result = subprocess.run(
+        [str(binary("helm")), f"--kubeconfig={state.kubeconfig}", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"helm {' '.join(args)}: {result.stderr.strip()}")
+    return result.stdout
+
+
+def _write_operator_kubeconfig(state: State) -> None:
+    """A kubeconfig with a token of the chart's ServiceAccount, for the operator process."""
+    token = kubectl(
+        state,
+        "create",
+        "token",
+        f"{RELEASE}-operator",
+        f"--namespace={OPERATOR_NAMESPACE}",
+        "--duration=48h",
+    ).strip()
+    admin = yaml.safe_load(state.kubeconfig.read_text())
+    admin["users"] = [{"name": "stratus-operator", "user": {"token": token}}]
+    admin["contexts"][0]["context"]["user"] = "stratus-operator"
+    state.operator_kubeconfig.write_text(yaml.safe_dump(admin))
+    state.operator_kubeconfig.chmod(0o600)
 
 
 def _configure_object_store(state: State) -> None:
@@ -371,7 +419,7 @@ def _configure_object_store(state: State) -> None:
     secret = {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": OBJECT_STORE_SECRET, "namespace": "stratus-system"},
+        "metadata": {"name": OBJECT_STORE_SECRET, "namespace": OPERATOR_NAMESPACE},
         "type": "Opaque",
         "stringData": {"accessKey": MINIO_USER, "secretKey": MINIO_PASSWORD},
     }
@@ -387,7 +435,7 @@ def _configure_object_store(state: State) -> None:
     config = {
         "objectStore": {
             "endpoint": state.endpoints()["minio"],
-            "credentialsSecret": f"stratus-system/{OBJECT_STORE_SECRET}",
+            "credentialsSecret": f"{OPERATOR_NAMESPACE}/{OBJECT_STORE_SECRET}",
         }
     }
     state.operator_config.write_text(yaml.safe_dump(config))

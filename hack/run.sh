@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # `make run`: the operator against the local cluster, with the examples applied and shown Ready.
+# The operator runs with the chart's ServiceAccount token, so with exactly the chart's RBAC.
 # The operator stays in the foreground until interrupted; `make cluster-down` stops the cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kubectl=$(.venv/bin/python -c 'from devcluster.components import binary; print(binary("kubectl"))')
 
-STRATUS_CONFIG=.stratus/operator-config.yaml .venv/bin/stratus run --standalone --liveness=http://127.0.0.1:8080/healthz >.stratus/logs/operator.log 2>&1 &
+KUBECONFIG=.stratus/operator.kubeconfig STRATUS_CONFIG=.stratus/operator-config.yaml \
+  .venv/bin/stratus run --standalone --liveness=http://127.0.0.1:8080/healthz >.stratus/logs/operator.log 2>&1 &
 operator=$!
 trap 'kill $operator 2>/dev/null; wait $operator 2>/dev/null' EXIT INT TERM
 

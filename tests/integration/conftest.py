@@ -83,6 +83,11 @@ def stratus_object(kind: str, name: str, spec: dict[str, Any], namespace: str | 
     )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked after_everything look back over the whole session: run them last."""
+    items.sort(key=lambda item: item.get_closest_marker("after_everything") is not None)
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
     """A local cluster for the whole session, started here unless one is already running."""
@@ -102,13 +107,18 @@ class Operator:
     cluster: Cluster
     log: Path
     process: subprocess.Popen[bytes] | None = None
+    session_start: int | None = None
+    """Where this session's lines begin in the log, which earlier sessions also wrote."""
     liveness_port: int = field(default_factory=free_port)
     metrics_port: int = field(default_factory=free_port)
 
     def start(self) -> None:
+        if self.session_start is None:
+            self.session_start = self.log.stat().st_size if self.log.exists() else 0
         env = {
             **os.environ,
-            "KUBECONFIG": str(self.cluster.kubeconfig),
+            # The chart's ServiceAccount: every scenario runs with exactly the chart's RBAC.
+            "KUBECONFIG": str(self.cluster.state.operator_kubeconfig),
             "STRATUS_CONFIG": str(self.config()),
             "STRATUS_METRICS_PORT": str(self.metrics_port),
             "STRATUS_METRICS_ADDRESS": "127.0.0.1",
@@ -139,6 +149,12 @@ class Operator:
         path = self.cluster.state.root / "operator-test-config.yaml"
         path.write_text(yaml.safe_dump(config))
         return path
+
+    def session_log(self) -> list[str]:
+        """The operator's log lines of this test session, every restart included."""
+        with self.log.open("rb") as log:
+            log.seek(self.session_start or 0)
+            return log.read().decode().splitlines()
 
     def alive(self) -> bool:
         try:

@@ -139,7 +139,7 @@ def test_each_bucket_has_a_unique_name_and_keys_that_reach_it_alone(
     assert [b.name for b in s3.list_buckets()] == [own["bucket"]]  # MinIO lists what it may
 
     # No secret key shows in the operator's log, the namespace's Events or any status.
-    log = operator.log.read_text()
+    log = "\n".join(operator.session_log())
     seen = json.dumps([events(cluster, project, b) for b in ("backups", "media")])
     seen += json.dumps([cluster.get("bucket", b, project) for b in ("backups", "media")])
     for secret_key in (own["secretKey"], neighbour["secretKey"], MINIO_PASSWORD):
@@ -432,7 +432,7 @@ def test_an_outage_of_the_store_is_reported_backed_off_and_recovered(
 def _retries(operator: Operator, namespace: str, bucket_name: str) -> list[str]:
     """The operator's log lines of a Bucket's change handler failing temporarily."""
     found = []
-    for line in operator.log.read_text().splitlines():
+    for line in operator.session_log():
         entry = json.loads(line)
         about = entry.get("object") or {}
         if (about.get("namespace"), about.get("name")) == (namespace, bucket_name) and (
