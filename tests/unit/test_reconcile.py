@@ -53,7 +53,13 @@ def test_success_sets_ready_phase_and_observed_generation(recorder: Recorder) ->
     assert status["observedGeneration"] == 3
     assert status["instancetype"] == "m1"
     assert status["conditions"][0]["status"] == "True"
+    assert states(status) == {"Ready": "True", "Reconciling": "False", "Stalled": "False"}
     assert recorder.events[0]["type"] == "Normal"
+
+
+def states(status: dict[str, Any]) -> dict[str, str]:
+    """kstatus's view: each condition's status by type."""
+    return {c["type"]: c["status"] for c in status["conditions"]}
 
 
 def test_nothing_is_written_when_nothing_changed(recorder: Recorder) -> None:
@@ -73,6 +79,12 @@ def test_a_failure_that_may_pass_is_retried_after_its_delay(recorder: Recorder) 
     assert raised.value.delay == DependencyNotReady.retry_after
     condition = recorder.statuses[0]["conditions"][0]
     assert (condition["status"], condition["reason"]) == ("False", "ImageNotReady")
+    assert condition["message"] == "image ubuntu is still importing"
+    assert states(recorder.statuses[0]) == {
+        "Ready": "False",
+        "Reconciling": "True",
+        "Stalled": "False",
+    }
     assert recorder.statuses[0]["phase"] == "Pending"
     assert recorder.events[0]["type"] == "Warning"
     assert recorder.events[0]["message"] == "image ubuntu is still importing"
@@ -85,6 +97,16 @@ def test_a_conflict_waits_for_the_user_instead_of_retrying(recorder: Recorder) -
     with pytest.raises(kopf.PermanentError):
         reconcile(FLAVOR, body(), work)
     assert recorder.statuses[0]["phase"] == "Error"
+    assert states(recorder.statuses[0]) == {
+        "Ready": "False",
+        "Reconciling": "False",
+        "Stalled": "True",
+    }
+    stalled = recorder.statuses[0]["conditions"][2]
+    assert (stalled["reason"], stalled["message"]) == (
+        "NamespaceOwnedByAnotherProject",
+        "namespace acme belongs to Project other",
+    )
 
 
 def test_an_api_error_becomes_a_reason_with_its_code(recorder: Recorder) -> None:

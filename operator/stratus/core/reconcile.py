@@ -1,6 +1,8 @@
 """The one path every handler's work takes: run it, record the outcome in status, Events,
 metrics, and tell Kopf whether and when to retry."""
 
+import contextlib
+import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +19,9 @@ from stratus.core.errors import BackendUnavailable, StratusError
 from stratus.core.metrics import RECONCILE_ERRORS, RECONCILE_TIME, RECONCILES
 
 READY = "Ready"
+RECONCILING = "Reconciling"
+STALLED = "Stalled"
+API_DETAIL_LIMIT = 300
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -63,9 +68,15 @@ def reconcile(
 
 
 def _api_failure(error: ApiException) -> StratusError:
+    """The API server's own words say what to do (a missing permission, a namespace being
+    deleted), so they go into the message."""
+    detail = ""
+    with contextlib.suppress(ValueError, TypeError, AttributeError):
+        detail = str(json.loads(error.body or "{}").get("message") or "")
     return BackendUnavailable(
         f"ApiError{error.status or ''}",
-        f"the Kubernetes API answered {error.status}: {error.reason}",
+        f"the Kubernetes API answered {error.status}: {error.reason}"
+        + (f": {detail[:API_DETAIL_LIMIT]}" if detail else ""),
     )
 
 
@@ -83,20 +94,34 @@ def _failed(kind: Kind, body: kopf.Body, error: StratusError, phase: str, retry:
     raise kopf.TemporaryError(error.message, delay=delay) from error
 
 
+def _condition_states(outcome: Outcome) -> list[tuple[str, bool]]:
+    """Ready, and kstatus's abnormal-true pair that Flux and `kubectl wait` read: Reconciling
+    while Stratus still works towards Ready, Stalled when it is in Error and needs someone to
+    act (fix the spec, free capacity, raise a quota)."""
+    stalled = not outcome.ready and outcome.phase == "Error"
+    return [
+        (READY, outcome.ready),
+        (RECONCILING, not outcome.ready and not stalled),
+        (STALLED, stalled),
+    ]
+
+
 def record(kind: Kind, body: kopf.Body, outcome: Outcome) -> None:
     """Patch status with the outcome if anything differs; post an Event when Ready changes."""
     metadata = body["metadata"]
     current: Mapping[str, Any] = body.get("status") or {}
     generation = metadata.get("generation")
     previous = conditions.find(current.get("conditions") or [], READY)
-    updated_conditions = conditions.set_condition(
-        list(current.get("conditions") or []),
-        READY,
-        outcome.ready,
-        outcome.reason,
-        outcome.message,
-        generation,
-    )
+    updated_conditions = list(current.get("conditions") or [])
+    for type_, holds in _condition_states(outcome):
+        updated_conditions = conditions.set_condition(
+            updated_conditions,
+            type_,
+            holds,
+            outcome.reason,
+            outcome.message if holds or type_ == READY else "",
+            generation,
+        )
     desired = {
         "observedGeneration": generation,
         "phase": outcome.phase,
