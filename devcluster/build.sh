@@ -3,7 +3,7 @@
 # Usage: devcluster/build.sh [component...]   (default: all)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=versions.env
+# shellcheck source=devcluster/versions.env
 source "$here/versions.env"
 cache=${STRATUS_CACHE:-$HOME/.cache/stratus}
 bin="$cache/bin"
@@ -36,7 +36,8 @@ build_kubernetes() {
   # shellcheck disable=SC2046
   go mod edit $(kubernetes_replaces)
   local cmds=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
-  go get $(printf "k8s.io/kubernetes/cmd/%s@$KUBERNETES_VERSION " "${cmds[@]}")
+  local packages=("${cmds[@]/#/k8s.io/kubernetes/cmd/}")
+  go get "${packages[@]/%/@$KUBERNETES_VERSION}"
   local minor=${KUBERNETES_VERSION#v1.}; minor=${minor%%.*}
   local ldflags="-s -w" pkg
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
@@ -44,7 +45,7 @@ build_kubernetes() {
     ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
   done
   mkdir -p "$out.tmp"
-  go build -trimpath -ldflags "$ldflags" -o "$out.tmp/" $(printf "k8s.io/kubernetes/cmd/%s " "${cmds[@]}")
+  go build -trimpath -ldflags "$ldflags" -o "$out.tmp/" "${packages[@]}"
   rm -rf "$out" && mv "$out.tmp" "$out"
 }
 

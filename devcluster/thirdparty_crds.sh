@@ -10,7 +10,7 @@
 # Usage: devcluster/thirdparty_crds.sh OUTPUT_DIR   (does nothing when OUTPUT_DIR is up to date)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=versions.env
+# shellcheck source=devcluster/versions.env
 source "$here/versions.env"
 out=${1:?usage: $0 OUTPUT_DIR}
 cache=${STRATUS_CACHE:-$HOME/.cache/stratus}
