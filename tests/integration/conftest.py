@@ -107,6 +107,8 @@ class Operator:
     cluster: Cluster
     log: Path
     process: subprocess.Popen[bytes] | None = None
+    mode: tuple[str, ...] = ("--standalone",)
+    """Alone, or one of several replicas (--peering NAME --priority N)."""
     session_start: int | None = None
     """Where this session's lines begin in the log, which earlier sessions also wrote."""
     liveness_port: int = field(default_factory=free_port)
@@ -130,7 +132,7 @@ class Operator:
                     "-m",
                     "stratus.cli",
                     "run",
-                    "--standalone",
+                    *self.mode,
                     "--verbose",
                     "--json-logs",
                     f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz",
