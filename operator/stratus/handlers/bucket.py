@@ -27,7 +27,7 @@ from stratus.builders.bucket import (
     expiries,
     stored_credentials,
 )
-from stratus.builders.meta import ChildRef, Children, Owner
+from stratus.builders.meta import ChildRef, Children, Manifest, Owner
 from stratus.config import settings
 from stratus.constants import GROUP, VERSION
 from stratus.core import kube
@@ -90,9 +90,12 @@ def waiting_phase(body: kopf.Body) -> str:
     return "Error" if (body.get("status") or {}).get("bucketName") else "Creating"
 
 
-def credentials_of(owner: Owner) -> Credentials:
+def read_credentials_secret(owner: Owner) -> Manifest | None:
+    return kube.read("v1", "Secret", credentials_secret_name(owner.name), owner.namespace)
+
+
+def credentials_of(owner: Owner, secret: Manifest | None) -> Credentials:
     """The key pair the credentials Secret holds, or a new one when there is none yet."""
-    secret = kube.read("v1", "Secret", credentials_secret_name(owner.name), owner.namespace)
     expected = access_key(owner.uid)
     return stored_credentials(secret, expected) or Credentials(
         expected, secrets.token_urlsafe(SECRET_KEY_BYTES)
@@ -103,7 +106,8 @@ def bucket_children(body: kopf.Body) -> Children:
     """The credentials Secret; its key pair is kept once made, so this never rotates it."""
     owner = Owner.of(body)
     bucket = backend_bucket_name(str(owner.namespace), owner.name, owner.uid)
-    secret = build_credentials_secret(owner, public_endpoint(), bucket, credentials_of(owner))
+    credentials = credentials_of(owner, read_credentials_secret(owner))
+    secret = build_credentials_secret(owner, public_endpoint(), bucket, credentials)
     return {ChildRef.of(secret): secret}
 
 
@@ -118,10 +122,10 @@ def _ensure(body: kopf.Body, owner: Owner) -> Outcome:
     namespace = str(owner.namespace)
     bucket = backend_bucket_name(namespace, owner.name, owner.uid)
     objects = store()
-    credentials = credentials_of(owner)
+    current = read_credentials_secret(owner)
+    credentials = credentials_of(owner, current)
     # The Secret first: it is the only record of the key pair the store's user gets.
     secret = build_credentials_secret(owner, public_endpoint(), bucket, credentials)
-    current = kube.read("v1", "Secret", secret["metadata"]["name"], namespace)
     if current is None or not covers(current, secret):
         kube.apply(secret)
     created = not objects.exists(bucket)
