@@ -64,6 +64,26 @@ class Cluster:
         args = ["wait", target, f"--for={condition}", f"--timeout={timeout}s"]
         self.kubectl(*args + (["-n", namespace] if namespace else []))
 
+    def settled(
+        self, kind: str, name: str, namespace: str | None = None, quiet: float = 2.0
+    ) -> dict[str, Any]:
+        """The object once nothing has written it for `quiet` seconds. Ready is written before
+        Kopf records that it handled the change, so an object just seen Ready may still get
+        that one more write."""
+        last: tuple[str, float] = ("", 0.0)
+
+        def quiet_for_long_enough() -> dict[str, Any] | None:
+            nonlocal last
+            found = self.get(kind, name, namespace)
+            assert found is not None, f"{kind} {name} is gone"
+            version, now = found["metadata"]["resourceVersion"], time.monotonic()
+            if version != last[0]:
+                last = (version, now)
+            return found if now - last[1] >= quiet else None
+
+        settled: dict[str, Any] = self.wait_until(f"{kind} {name} to settle", quiet_for_long_enough)
+        return settled
+
     def wait_until(self, what: str, predicate: Any, timeout: float = 60) -> Any:
         """Poll a read-only predicate until it returns something truthy (tests only)."""
         deadline = time.monotonic() + timeout

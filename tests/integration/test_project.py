@@ -325,6 +325,7 @@ def test_restart_resumes_every_project_and_writes_nothing_unchanged(
 ) -> None:
     cluster.apply(project(name, quota={"servers": 1}, members=[{"name": "ann", "role": "admin"}]))
     cluster.wait(f"project/{name}", "condition=Ready")
+    cluster.settled("project", name)
     watched = [
         ("project", name, None),
         ("namespace", name, None),

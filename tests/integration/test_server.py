@@ -364,7 +364,7 @@ def test_anti_affinity_spreads_members_and_a_fourth_gets_no_valid_host(
     )
     assert any(e["reason"] == "NoValidHost" for e in json.loads(events.stdout)["items"])
     # Waiting is quiet: no status writes while nothing changes.
-    version = cluster.get("server", "a4", ns)["metadata"]["resourceVersion"]
+    version = cluster.settled("server", "a4", ns)["metadata"]["resourceVersion"]
     time.sleep(5)
     assert cluster.get("server", "a4", ns)["metadata"]["resourceVersion"] == version
     # Capacity freed: the unplaced Server is retried at once, not after its long delay.
