@@ -111,6 +111,17 @@ def events(cluster: Cluster, namespace: str, name: str) -> list[dict[str, Any]]:
     return items
 
 
+def corrections(cluster: Cluster, namespace: str, name: str) -> set[str]:
+    """What the Bucket's DriftCorrected Events say was restored on the store."""
+    restored = "restored on the object store: "
+    return {
+        item
+        for event in events(cluster, namespace, name)
+        if event["reason"] == "DriftCorrected"
+        for item in event["message"].removeprefix(restored).split(", ")
+    }
+
+
 def test_each_bucket_has_a_unique_name_and_keys_that_reach_it_alone(
     cluster: Cluster, project: str, operator: Operator
 ) -> None:
@@ -211,10 +222,11 @@ def test_drift_on_the_store_is_corrected_at_the_next_reconcile(
     )
     keys = credentials(cluster, "drift", project)
     name = keys["bucket"]
-    version = ready(cluster, "drift", project)["metadata"]["resourceVersion"]
-    # Quiet while nothing differs: resyncs read the store and write nothing.
+    version = cluster.settled("bucket", "drift", project)["metadata"]["resourceVersion"]
+    # Quiet while nothing differs: resyncs read the store and write nothing, there or here.
     time.sleep(RESYNC_SECONDS * 2 + 1)
     assert cluster.get("bucket", "drift", project)["metadata"]["resourceVersion"] == version
+    assert corrections(cluster, project, "drift") == set()
 
     # Someone with the store's admin keys undoes everything behind Stratus's back.
     admin_s3.set_bucket_versioning(name, VersioningConfig("Suspended"))
@@ -238,9 +250,15 @@ def test_drift_on_the_store_is_corrected_at_the_next_reconcile(
 
     cluster.wait_until("the store to be restored", restored, timeout=RESYNC_SECONDS * 6)
     put(s3, name, "tmp/after.txt")
-    corrected = [e for e in events(cluster, project, "drift") if e["reason"] == "DriftCorrected"]
-    assert corrected and "versioning" in corrected[-1]["message"]
-    assert "credentials" in corrected[-1]["message"]
+    # A resync may fall between two of the changes above, so the Events may be two.
+    cluster.wait_until(
+        "Events naming every correction",
+        lambda: (
+            corrections(cluster, project, "drift")
+            == {"versioning", "access", "lifecycle", "quota", "credentials"}
+        ),
+        timeout=10,
+    )
 
 
 def test_a_deleted_credentials_secret_is_replaced_with_working_keys(

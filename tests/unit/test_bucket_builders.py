@@ -19,6 +19,7 @@ from stratus.builders.bucket import (
     anonymous_policy,
     backend_bucket_name,
     build_credentials_secret,
+    canonical_policy,
     expiries,
     stored_credentials,
     user_policy,
@@ -62,6 +63,39 @@ def test_public_read_lets_anyone_list_and_read_but_not_write() -> None:
     actions = {a for s in policy["Statement"] for a in s["Action"]}
     assert actions == {"s3:GetBucketLocation", "s3:ListBucket", "s3:GetObject"}
     assert all(s["Principal"] == {"AWS": ["*"]} for s in policy["Statement"])
+
+
+def test_a_policy_read_back_in_another_order_or_form_is_the_same_policy() -> None:
+    wanted = anonymous_policy(BucketSpec(access="public-read"), "b")
+    assert wanted is not None
+    listing, objects = wanted["Statement"]
+    # As MinIO answered one read: actions reordered, statements swapped, a lone string.
+    read_back = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {**objects, "Action": "s3:GetObject"},
+            {**listing, "Action": ["s3:ListBucket", "s3:GetBucketLocation"]},
+        ],
+    }
+    assert canonical_policy(read_back) == canonical_policy(wanted)
+    assert canonical_policy(None) is None
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"Action": ["s3:GetObject", "s3:PutObject"]},
+        {"Effect": "Deny"},
+        {"Resource": ["arn:aws:s3:::other/*"]},
+        {"Principal": {"AWS": ["arn:aws:iam::1:root"]}},
+    ],
+)
+def test_a_policy_that_grants_something_else_differs(change: dict[str, object]) -> None:
+    wanted = anonymous_policy(BucketSpec(access="public-read"), "b")
+    assert wanted is not None
+    listing, objects = wanted["Statement"]
+    changed = {**wanted, "Statement": [listing, {**objects, **change}]}
+    assert canonical_policy(changed) != canonical_policy(wanted)
 
 
 def test_lifecycle_rules_have_ids_derived_from_their_prefix() -> None:

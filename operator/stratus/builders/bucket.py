@@ -14,6 +14,7 @@ MAX_BUCKET_NAME = 63
 """S3's limit; names are 3 to 63 lowercase letters, digits and hyphens here."""
 ACCESS_KEY_PREFIX = "stratus-"
 POLICY_VERSION = "2012-10-17"
+POLICY_SETS = frozenset({"Action", "NotAction", "Resource", "NotResource", "AWS"})
 SECRET_KEYS = ("endpoint", "bucket", "accessKey", "secretKey")
 
 
@@ -71,6 +72,28 @@ def public_read_policy(bucket: str) -> dict[str, Any]:
 
 def anonymous_policy(spec: BucketSpec, bucket: str) -> dict[str, Any] | None:
     return public_read_policy(bucket) if spec.access == "public-read" else None
+
+
+def canonical_policy(policy: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A bucket policy in one comparable form. S3 treats a statement's actions, resources and
+    principals as sets, which a store may return in any order (MinIO's changes from one read
+    to the next) and as a single string in place of a list of one."""
+    if policy is None:
+        return None
+    statements = [_canonical(statement) for statement in policy.get("Statement") or []]
+    return {**policy, "Statement": sorted(statements, key=repr)}
+
+
+def _canonical(element: dict[str, Any]) -> dict[str, Any]:
+    return {key: _canonical_value(key, value) for key, value in sorted(element.items())}
+
+
+def _canonical_value(key: str, value: Any) -> Any:
+    if isinstance(value, dict):
+        return _canonical(value)
+    if key in POLICY_SETS:
+        return sorted({value} if isinstance(value, str) else set(value))
+    return value
 
 
 @dataclass(frozen=True)

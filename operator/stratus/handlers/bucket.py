@@ -23,6 +23,7 @@ from stratus.builders.bucket import (
     anonymous_policy,
     backend_bucket_name,
     build_credentials_secret,
+    canonical_policy,
     credentials_secret_name,
     expiries,
     stored_credentials,
@@ -167,7 +168,7 @@ def converge(objects: ObjectStore, bucket: str, spec: BucketSpec) -> list[str]:
         objects.set_versioning(bucket, wanted)
         corrected.append("versioning")
     policy = anonymous_policy(spec, bucket)
-    if objects.anonymous_policy(bucket) != policy:
+    if canonical_policy(objects.anonymous_policy(bucket)) != canonical_policy(policy):
         objects.set_anonymous_policy(bucket, policy)
         corrected.append("access")
     rules = expiries(spec)
