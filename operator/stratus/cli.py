@@ -3,6 +3,7 @@
 import argparse
 import secrets
 import sys
+import time
 from pathlib import Path
 
 import kopf
@@ -45,15 +46,21 @@ def crds(output: Path, check: bool) -> int:
     return 0
 
 
+def seniority() -> int:
+    """The default peering priority: the earlier a replica started, the higher. Replicas elect
+    the highest priority to reconcile and the others pause, so one that starts later pauses at
+    once instead of taking over from a leader at work (both would reconcile while the handover
+    lasts); the oldest follower takes over when the leader's record expires. Microseconds and
+    a random tail make a tie, which would pause both, near impossible."""
+    return -(time.time_ns() // 1000) * 1000 - secrets.randbelow(1000)
+
+
 def run(args: argparse.Namespace) -> int:
     kopf.configure(
         verbose=args.verbose,
         log_format=kopf.LogFormat.JSON if args.json_logs else kopf.LogFormat.FULL,
     )
-    # Either the only instance, or one of several replicas that elect a leader by Kopf
-    # peering: the highest priority reconciles, the others pause until its record expires.
-    # Random priorities make a tie (where both would run) a one in two billion chance.
-    priority = args.priority if args.priority is not None else secrets.randbelow(2**31) + 1
+    priority = args.priority if args.priority is not None else seniority()
     kopf.run(
         clusterwide=True,
         standalone=True if args.standalone else None,
@@ -73,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         "--peering", default="stratus", help="Kopf peering name for several replicas"
     )
     runner.add_argument(
-        "--priority", type=int, help="peering priority (default: random); the highest leads"
+        "--priority",
+        type=int,
+        help="peering priority (default: the earlier started, the higher); the highest leads",
     )
     runner.add_argument(
         "--liveness", default="http://0.0.0.0:8080/healthz", help="liveness endpoint"

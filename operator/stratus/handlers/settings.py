@@ -9,6 +9,9 @@ from prometheus_client import start_http_server
 
 from stratus.constants import FINALIZER, GROUP
 
+PEERING_LIFETIME_SECONDS = 20
+"""Kopf's default is 60; keep-alives come every 10 to 15 seconds at 20."""
+
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -21,6 +24,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # Only warnings from Kopf's own logs become Events; Stratus posts its own transitions.
     settings.posting.level = logging.WARNING
     settings.execution.max_workers = int(os.environ.get("STRATUS_WORKERS", "16"))
+    # A follower takes over this long after the leader's last keep-alive.
+    settings.peering.lifetime = PEERING_LIFETIME_SECONDS
     metrics_port = int(os.environ.get("STRATUS_METRICS_PORT", "0"))
     if metrics_port:
         start_http_server(metrics_port, addr=os.environ.get("STRATUS_METRICS_ADDRESS", "0.0.0.0"))
