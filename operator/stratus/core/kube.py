@@ -15,6 +15,9 @@ from stratus.core.errors import BackendUnavailable
 from stratus.core.metrics import APPLY_REQUESTS
 
 Manifest = dict[str, Any]
+HANDLER_THREADS = int(os.environ.get("STRATUS_WORKERS", "16"))
+"""How many handlers Kopf runs at once; the client keeps a connection for each, so a burst
+reuses connections instead of opening (and discarding) new ones."""
 
 
 @functools.cache
@@ -23,7 +26,9 @@ def _dynamic_client() -> dynamic.DynamicClient:
         config.load_incluster_config()
     else:
         config.load_kube_config()
-    return dynamic.DynamicClient(client.ApiClient())
+    configuration = client.Configuration.get_default_copy()
+    configuration.connection_pool_maxsize = HANDLER_THREADS
+    return dynamic.DynamicClient(client.ApiClient(configuration))
 
 
 _discovery = threading.Lock()

@@ -8,6 +8,7 @@ import kopf
 from prometheus_client import start_http_server
 
 from stratus.constants import FINALIZER, GROUP
+from stratus.core import kube
 
 PEERING_LIFETIME_SECONDS = 20
 """Kopf's default is 60; keep-alives come every 10 to 15 seconds at 20."""
@@ -23,7 +24,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     )
     # Only warnings from Kopf's own logs become Events; Stratus posts its own transitions.
     settings.posting.level = logging.WARNING
-    settings.execution.max_workers = int(os.environ.get("STRATUS_WORKERS", "16"))
+    settings.execution.max_workers = kube.HANDLER_THREADS
     # A follower takes over this long after the leader's last keep-alive.
     settings.peering.lifetime = PEERING_LIFETIME_SECONDS
     metrics_port = int(os.environ.get("STRATUS_METRICS_PORT", "0"))
