@@ -22,6 +22,8 @@ from stratus.core import kube
 
 REPO = Path(__file__).resolve().parents[2]
 RESYNC_SECONDS = 5
+PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+"""A KeyPair's key for tests that need one and do not look into it."""
 
 
 @dataclass

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from stratus.api import KINDS
-from tests.integration.conftest import REPO, Cluster, Operator, stratus_object
+from tests.integration.conftest import PUBLIC_KEY, REPO, Cluster, Operator, stratus_object
 
 lupa = pytest.importorskip("lupa")
 HEALTH = yaml.safe_load((REPO / "gitops" / "argocd-cm-health.yaml").read_text())["data"]
@@ -44,11 +44,10 @@ def objects(cluster: Cluster, operator: Operator, name: str) -> dict[str, dict[s
         )
     )
     cluster.wait(f"project/{name}", "condition=Ready", timeout=90)
-    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
     cluster.apply(
         "\n---\n".join(
             [
-                stratus_object("KeyPair", "key", {"publicKey": key}, name),
+                stratus_object("KeyPair", "key", {"publicKey": PUBLIC_KEY}, name),
                 stratus_object(
                     "Image", "os", {"source": {"registry": "docker://e.org/os:1"}}, name
                 ),

@@ -10,9 +10,7 @@ import pytest
 
 from devcluster.cluster import RELEASE
 from stratus.handlers.settings import PEERING_LIFETIME_SECONDS
-from tests.integration.conftest import Cluster, Operator, stratus_object
-
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+from tests.integration.conftest import PUBLIC_KEY, Cluster, Operator, stratus_object
 
 
 def handled(replica: Operator) -> set[tuple[str | None, str]]:
@@ -57,14 +55,14 @@ def test_one_replica_reconciles_and_the_other_takes_over_when_it_dies(
     leader, follower = replicas
     cluster.apply(stratus_object("Project", name, {"deletionPolicy": "Cascade"}))
     cluster.wait(f"project/{name}", "condition=Ready", timeout=90)
-    cluster.apply(stratus_object("KeyPair", "first", {"publicKey": KEY}, name))
+    cluster.apply(stratus_object("KeyPair", "first", {"publicKey": PUBLIC_KEY}, name))
     cluster.wait("keypair/first", "condition=Ready", name, timeout=60)
     assert {(None, name), (name, "first")} <= handled(leader)
     assert handled(follower) == set(), "the later replica paused before handling anything"
 
     leader.kill()
     killed = time.monotonic()
-    cluster.apply(stratus_object("KeyPair", "second", {"publicKey": KEY}, name))
+    cluster.apply(stratus_object("KeyPair", "second", {"publicKey": PUBLIC_KEY}, name))
     cluster.wait("keypair/second", "condition=Ready", name, timeout=PEERING_LIFETIME_SECONDS * 4)
     print(f"the follower took over in {time.monotonic() - killed:.1f}s")
     assert (name, "second") in handled(follower)

@@ -1,6 +1,7 @@
 """Server and ServerGroup against the local control plane with the simulated KubeVirt: what a
 user of `openstack server create` relies on, driven with kubectl."""
 
+import base64
 import json
 import time
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import UpstreamSchema
-from tests.integration.conftest import Cluster, Operator, stratus_object
+from tests.integration.conftest import PUBLIC_KEY, Cluster, Operator, stratus_object
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,12 @@ def ready_condition(cluster: Cluster, name: str, namespace: str, reason: str) ->
     return next(c for c in found["status"]["conditions"] if c["type"] == "Ready")
 
 
+def secret_data(cluster: Cluster, name: str, namespace: str) -> dict[str, str]:
+    found = cluster.get("secret", name, namespace)
+    assert found is not None, f"Secret {name} is missing"
+    return {k: base64.b64decode(v).decode() for k, v in found["data"].items()}
+
+
 def instance_uid(cluster: Cluster, name: str, namespace: str) -> str | None:
     found = cluster.get("vmi", name, namespace)
     if found is None or found["metadata"].get("deletionTimestamp"):
@@ -104,6 +111,8 @@ def test_a_server_boots_from_an_image_as_a_virtual_machine_on_a_node(
     cluster: Cluster, tenant: Tenant
 ) -> None:
     ns = tenant.namespace
+    cluster.apply(stratus_object("KeyPair", "me", {"publicKey": PUBLIC_KEY}, ns))
+    cluster.wait("keypair/me", "condition=Ready", ns)
     cluster.apply(
         server(
             "web",
@@ -112,6 +121,7 @@ def test_a_server_boots_from_an_image_as_a_virtual_machine_on_a_node(
             image="cirros",
             networks=[{"network": "lan", "fixedIp": "10.30.0.50"}],
             userData="#cloud-config\npackages: [nginx]\n",
+            keyPair="me",
         )
     )
     status = active(cluster, "web", ns)["status"]
@@ -135,6 +145,14 @@ def test_a_server_boots_from_an_image_as_a_virtual_machine_on_a_node(
         machine["spec"]["template"]["metadata"]["annotations"]["k8s.v1.cni.cncf.io/networks"]
     )
     assert selection[0]["ips"] == ["10.30.0.50/24"]
+    # What the guest reads: user data and its address through NoCloud, the key beside it.
+    guest = secret_data(cluster, "web-cloud-init", ns)
+    assert guest["userdata"] == "#cloud-config\npackages: [nginx]\n"
+    assert "10.30.0.50/24" in guest["networkdata"]
+    [credential] = template["accessCredentials"]
+    key_secret = credential["sshPublicKey"]["source"]["secret"]["secretName"]
+    assert secret_data(cluster, key_secret, ns) == {"me": PUBLIC_KEY}
+    assert "noCloud" in credential["sshPublicKey"]["propagationMethod"]
     usage = cluster.get("project", ns)["status"]["usage"]
     assert (usage["servers"], usage["cores"], usage["memory"]) == (1, 1, "1Gi")
 
