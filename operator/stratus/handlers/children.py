@@ -8,7 +8,7 @@ is needed. Nothing is written unless the child really differs from what the buil
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -115,10 +115,18 @@ def child_event(type: str | None, body: kopf.Body, labels: kopf.Labels, **kwargs
 
 
 def run(parent: Parent, owner: kopf.Body, work: Callable[[kopf.Body], Outcome]) -> None:
-    """Reconcile on another object's event. A failure is already in the owner's status and
-    Events; it must not stop the other owners the same event concerns."""
+    """Reconcile on another object's event, from the owner as the API has it now: an index's
+    copy can be a step behind the owner's own last write, and work done from it could repeat
+    what that write recorded as done (a reboot would replace the new instance). A failure is
+    already in the owner's status and Events; it must not stop the other owners the same
+    event concerns."""
+    metadata = owner["metadata"]
+    found = kube.read(API_VERSION, parent.kind.kind, metadata["name"], metadata.get("namespace"))
+    if found is None or found["metadata"].get("deletionTimestamp"):
+        return
+    current = kopf.Body(cast(kopf.RawBody, found))
     with contextlib.suppress(kopf.TemporaryError, kopf.PermanentError):
-        reconcile(parent.kind, owner, lambda: work(owner))
+        reconcile(parent.kind, current, lambda: work(current))
 
 
 for group, version, plural in CHILD_RESOURCES:
