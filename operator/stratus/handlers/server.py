@@ -23,7 +23,15 @@ from stratus.builders.kubevirt import (
     ssh_key_secret_name,
 )
 from stratus.builders.meta import ChildRef, Children, Manifest, Owner, read_secret_value
-from stratus.builders.server import Boot, Disk, Interface, Placement, disk_name, mac_address
+from stratus.builders.server import (
+    LABEL_SERVER,
+    Boot,
+    Disk,
+    Interface,
+    Placement,
+    disk_name,
+    mac_address,
+)
 from stratus.config import settings
 from stratus.constants import API_VERSION, GROUP, VERSION
 from stratus.core import kube
@@ -38,6 +46,7 @@ from stratus.handlers.children import (
     ready_dependency,
     register,
     register_dependencies,
+    run,
 )
 from stratus.handlers.image import image_copy
 from stratus.ipam.ports import Holder, allocate, holder_addresses, release
@@ -552,5 +561,17 @@ class ServerStopping(WaitingForContents):
 
 SERVER_PARENT = Parent(SERVER, server_children, ensure_server, observe_server, server_dependencies)
 register(SERVER_PARENT)
+
+
+@kopf.on.event("kubevirt.io", "v1", "virtualmachineinstances", labels={LABEL_SERVER: kopf.PRESENT})
+def instance_changed(namespace: str | None, labels: kopf.Labels, **kwargs: Any) -> None:
+    """A Server's host, volumes and reboots are read off its instance, whose changes (a
+    hot-plugged volume turning ready) need not show on the VirtualMachine at all."""
+    index: kopf.Index[str, kopf.Body] = kwargs["servers_by_name"]
+    for server in index.get(parent_key(namespace, labels[LABEL_SERVER]), []):
+        if not server["metadata"].get("deletionTimestamp"):
+            run(SERVER_PARENT, server, observe_server)
+
+
 for plural in ("flavors", "keypairs", "networks", "servergroups"):
     register_dependencies(GROUP, VERSION, plural)
