@@ -76,15 +76,20 @@ def usage_of(namespace: str) -> dict[str, int | str]:
 
 
 def refresh_usage(namespace: str) -> None:
-    """Bring the owning Project's status.usage up to date after its contents changed."""
-    project = project_of(namespace)
-    if project is None:
-        return
-    usage = usage_of(namespace)
-    if (project.get("status") or {}).get("usage") != usage:
-        kube.patch_status(
-            API_VERSION, "Project", project["metadata"]["name"], None, status={"usage": usage}
-        )
+    """Bring the owning Project's status.usage up to date after its contents changed.
+
+    This is the only writer of usage, and it counts and writes under a lock: two handlers
+    counting at once could otherwise land their writes in the wrong order, and an older
+    count would stand until the next change."""
+    with lock_for(f"usage/{namespace}"):
+        project = project_of(namespace)
+        if project is None:
+            return
+        usage = usage_of(namespace)
+        if (project.get("status") or {}).get("usage") != usage:
+            kube.patch_status(
+                API_VERSION, "Project", project["metadata"]["name"], None, status={"usage": usage}
+            )
 
 
 def _check(

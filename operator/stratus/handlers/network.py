@@ -28,9 +28,14 @@ def network_changed(body: kopf.Body, **_: Any) -> None:
     reconcile(NETWORK, body, lambda: ensure_network(body))
 
 
-@kopf.on.delete(GROUP, VERSION, NETWORK.plural, optional=True)
-def network_deleted(body: kopf.Body, **_: Any) -> None:
-    refresh_usage(body["metadata"]["namespace"])
+def _gone(type: str | None, **_: Any) -> bool:
+    return type == "DELETED"
+
+
+@kopf.on.event(GROUP, VERSION, NETWORK.plural, when=_gone)
+def network_gone(namespace: str | None, **_: Any) -> None:
+    """A Network has no finalizer, so only its DELETED event tells that the count fell."""
+    refresh_usage(str(namespace))
 
 
 @kopf.index(GROUP, VERSION, NETWORK.plural)

@@ -20,7 +20,7 @@ from stratus.constants import (
 from stratus.core import kube
 from stratus.core.drift import covers
 from stratus.core.errors import Conflict, WaitingForContents
-from stratus.core.quota import usage_of
+from stratus.core.quota import refresh_usage
 from stratus.core.reconcile import Outcome, parse_spec, reconcile
 from stratus.handlers.children import Parent, register
 
@@ -61,6 +61,7 @@ def ensure_project(body: Body) -> Outcome:
     namespace = namespace_of(body, spec)
     claim_namespace(owner.name, namespace)
     kube.sync(build.build_project_children(owner, namespace, spec.quota, spec.members))
+    refresh_usage(namespace)
     return observe_project(body)
 
 
@@ -87,7 +88,7 @@ def observe_project(body: Body) -> Outcome:
     return Outcome(
         phase="Active",
         message=f"namespace {namespace} is ready",
-        fields={"namespace": namespace, "usage": usage_of(namespace)},
+        fields={"namespace": namespace},
     )
 
 
