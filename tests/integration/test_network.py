@@ -164,4 +164,7 @@ def test_changing_mtu_updates_the_attachment_and_deletion_removes_it(
         "the attachment to go",
         lambda: cluster.get("network-attachment-definitions", "edit", project) is None,
     )
-    assert cluster.get("project", project)["status"]["usage"]["networks"] == 0
+    cluster.wait_until(
+        "usage to count no Network",
+        lambda: cluster.get("project", project)["status"]["usage"]["networks"] == 0,
+    )
