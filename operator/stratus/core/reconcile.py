@@ -3,6 +3,7 @@ metrics, and tell Kopf whether and when to retry."""
 
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from stratus.api.crd import Kind
 from stratus.constants import API_VERSION
 from stratus.core import conditions, kube
 from stratus.core.errors import BackendUnavailable, StratusError
+from stratus.core.locks import lock_for
 from stratus.core.metrics import RECONCILE_ERRORS, RECONCILE_TIME, RECONCILES
 
 READY = "Ready"
@@ -53,18 +55,27 @@ def reconcile(
     retry: int = 0,
 ) -> None:
     """Run `work`, then write status only where it changed and emit an Event on transitions.
-    `retry` is Kopf's count of failed attempts in a row, for failures that back off."""
-    started = time.monotonic()
-    try:
-        outcome = work()
-    except ApiException as error:
-        outcome = _failed(kind, body, _api_failure(error), error_phase, retry)
-    except StratusError as error:
-        outcome = _failed(kind, body, error, error_phase, retry)
-    finally:
-        RECONCILE_TIME.labels(kind.kind).observe(time.monotonic() - started)
-    record(kind, body, outcome)
-    RECONCILES.labels(kind.kind, "success").inc()
+    `retry` is Kopf's count of failed attempts in a row, for failures that back off.
+
+    One object is reconciled by one thread at a time: its own handlers and the events of
+    its children run in different threads, and two passes at once could write their status
+    in the wrong order, leaving the older reading in place."""
+    with object_lock(kind, body["metadata"].get("namespace"), body["metadata"]["name"]):
+        started = time.monotonic()
+        try:
+            outcome = work()
+        except ApiException as error:
+            outcome = _failed(kind, body, _api_failure(error), error_phase, retry)
+        except StratusError as error:
+            outcome = _failed(kind, body, error, error_phase, retry)
+        finally:
+            RECONCILE_TIME.labels(kind.kind).observe(time.monotonic() - started)
+        record(kind, body, outcome)
+        RECONCILES.labels(kind.kind, "success").inc()
+
+
+def object_lock(kind: Kind, namespace: str | None, name: str) -> threading.RLock:
+    return lock_for(f"{kind.kind}/{namespace or ''}/{name}")
 
 
 def _api_failure(error: ApiException) -> StratusError:

@@ -34,7 +34,6 @@ from stratus.constants import GROUP, VERSION
 from stratus.core import kube
 from stratus.core.drift import covers
 from stratus.core.errors import WaitingForContents
-from stratus.core.locks import lock_for
 from stratus.core.quota import amount, refresh_usage
 from stratus.core.reconcile import Outcome, parse_spec, reconcile
 from stratus.handlers.children import Parent, is_ready, parent_key, register
@@ -114,11 +113,6 @@ def bucket_children(body: kopf.Body) -> Children:
 
 def ensure_bucket(body: kopf.Body) -> Outcome:
     owner = Owner.of(body)
-    with lock_for(f"bucket/{owner.uid}"):
-        return _ensure(body, owner)
-
-
-def _ensure(body: kopf.Body, owner: Owner) -> Outcome:
     spec = parse_spec(BucketSpec, body)
     namespace = str(owner.namespace)
     bucket = backend_bucket_name(namespace, owner.name, owner.uid)
@@ -183,10 +177,8 @@ def converge(objects: ObjectStore, bucket: str, spec: BucketSpec) -> list[str]:
 
 
 def release_bucket(body: kopf.Body) -> Outcome:
-    owner = Owner.of(body)
-    with lock_for(f"bucket/{owner.uid}"):
-        outcome = _release(body, owner)
-    refresh_usage(str(owner.namespace))
+    outcome = _release(body, Owner.of(body))
+    refresh_usage(str(body["metadata"]["namespace"]))
     return outcome
 
 

@@ -25,7 +25,7 @@ from stratus.constants import (
 from stratus.core import kube
 from stratus.core.drift import covers
 from stratus.core.errors import DependencyNotReady, StratusError
-from stratus.core.reconcile import Outcome, reconcile
+from stratus.core.reconcile import Outcome, object_lock, reconcile
 
 
 @dataclass(frozen=True)
@@ -120,13 +120,14 @@ def run(parent: Parent, owner: kopf.Body, work: Callable[[kopf.Body], Outcome]) 
     what that write recorded as done (a reboot would replace the new instance). A failure is
     already in the owner's status and Events; it must not stop the other owners the same
     event concerns."""
-    metadata = owner["metadata"]
-    found = kube.read(API_VERSION, parent.kind.kind, metadata["name"], metadata.get("namespace"))
-    if found is None or found["metadata"].get("deletionTimestamp"):
-        return
-    current = kopf.Body(cast(kopf.RawBody, found))
-    with contextlib.suppress(kopf.TemporaryError, kopf.PermanentError):
-        reconcile(parent.kind, current, lambda: work(current))
+    name, namespace = owner["metadata"]["name"], owner["metadata"].get("namespace")
+    with object_lock(parent.kind, namespace, name):
+        found = kube.read(API_VERSION, parent.kind.kind, name, namespace)
+        if found is None or found["metadata"].get("deletionTimestamp"):
+            return
+        current = kopf.Body(cast(kopf.RawBody, found))
+        with contextlib.suppress(kopf.TemporaryError, kopf.PermanentError):
+            reconcile(parent.kind, current, lambda: work(current))
 
 
 for group, version, plural in CHILD_RESOURCES:
