@@ -1,5 +1,6 @@
 """The shared reconcile path: failures become conditions, Events and the right kind of retry."""
 
+import threading
 from typing import Any
 
 import kopf
@@ -34,11 +35,11 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     return recorder
 
 
-def body(status: dict[str, Any] | None = None) -> kopf.Body:
+def body(status: dict[str, Any] | None = None, name: str = "m1") -> kopf.Body:
     raw = {
         "apiVersion": "stratus.io/v1alpha1",
         "kind": "Flavor",
-        "metadata": {"name": "m1", "uid": "u", "generation": 3},
+        "metadata": {"name": name, "uid": "u", "generation": 3},
         "spec": {},
     }
     if status is not None:
@@ -116,3 +117,34 @@ def test_an_api_error_becomes_a_reason_with_its_code(recorder: Recorder) -> None
     with pytest.raises(kopf.TemporaryError):
         reconcile(FLAVOR, body(), work)
     assert recorder.statuses[0]["conditions"][0]["reason"] == "ApiError422"
+
+
+def test_one_object_is_reconciled_by_one_thread_at_a_time(recorder: Recorder) -> None:
+    """A pass that starts while another is at work on the same object waits for it; a pass
+    over another object does not."""
+    inside, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def slow() -> Outcome:
+        order.append("first in")
+        inside.set()
+        release.wait(5)
+        order.append("first out")
+        return Outcome(phase="Active")
+
+    def passing(label: str) -> Outcome:
+        order.append(label)
+        return Outcome(phase="Active")
+
+    first = threading.Thread(target=reconcile, args=(FLAVOR, body(), slow))
+    first.start()
+    assert inside.wait(5)
+    same = threading.Thread(target=reconcile, args=(FLAVOR, body(), lambda: passing("same")))
+    same.start()
+    reconcile(FLAVOR, body(name="m2"), lambda: passing("other"))
+    same.join(0.3)
+    assert same.is_alive()
+    release.set()
+    first.join(5)
+    same.join(5)
+    assert order == ["first in", "other", "first out", "same"]
