@@ -109,25 +109,27 @@ def child_event(type: str | None, body: kopf.Body, labels: kopf.Labels, **kwargs
         except StratusError:
             continue  # the parent's own handler reports what is wrong with it
         if needs_reconcile(type, body, desired):
-            run(parent, owner, parent.ensure)
+            run(parent.kind, owner, parent.ensure)
         elif parent.observe is not None:
-            run(parent, owner, parent.observe)
+            run(parent.kind, owner, parent.observe)
 
 
-def run(parent: Parent, owner: kopf.Body, work: Callable[[kopf.Body], Outcome]) -> None:
+def run(kind: Kind, owner: kopf.Body, work: Callable[[kopf.Body], Outcome]) -> None:
     """Reconcile on another object's event, from the owner as the API has it now: an index's
     copy can be a step behind the owner's own last write, and work done from it could repeat
     what that write recorded as done (a reboot would replace the new instance). A failure is
     already in the owner's status and Events; it must not stop the other owners the same
-    event concerns."""
+    event concerns. An owner the index already shows going is skipped without a read."""
+    if owner["metadata"].get("deletionTimestamp"):
+        return
     name, namespace = owner["metadata"]["name"], owner["metadata"].get("namespace")
-    with object_lock(parent.kind, namespace, name):
-        found = kube.read(API_VERSION, parent.kind.kind, name, namespace)
+    with object_lock(kind, namespace, name):
+        found = kube.read(API_VERSION, kind.kind, name, namespace)
         if found is None or found["metadata"].get("deletionTimestamp"):
             return
         current = kopf.Body(cast(kopf.RawBody, found))
         with contextlib.suppress(kopf.TemporaryError, kopf.PermanentError):
-            reconcile(parent.kind, current, lambda: work(current))
+            reconcile(kind, current, lambda: work(current))
 
 
 for group, version, plural in CHILD_RESOURCES:
@@ -143,8 +145,8 @@ def dependency_event(body: kopf.Body, **kwargs: Any) -> None:
             continue
         index: kopf.Index[str, kopf.Body] = kwargs[f"{parent.kind.plural}_by_dependency"]
         for dependent in index.get(key, []):
-            if not is_ready(dependent) and not dependent["metadata"].get("deletionTimestamp"):
-                run(parent, dependent, parent.ensure)
+            if not is_ready(dependent):
+                run(parent.kind, dependent, parent.ensure)
 
 
 def is_ready(body: kopf.Body) -> bool:

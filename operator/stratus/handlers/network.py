@@ -92,8 +92,7 @@ def observe_network(body: kopf.Body) -> Outcome:
     )
 
 
-NETWORK_PARENT = Parent(NETWORK, network_children, ensure_network, observe_network)
-register(NETWORK_PARENT)
+register(Parent(NETWORK, network_children, ensure_network, observe_network))
 
 
 @kopf.on.event(GROUP, VERSION, "ports")
@@ -102,5 +101,4 @@ def port_changed(body: kopf.Body, **kwargs: Any) -> None:
     index: kopf.Index[str, kopf.Body] = kwargs["networks_by_name"]
     key = parent_key(body["metadata"]["namespace"], str(body["spec"]["network"]))
     for network in index.get(key, []):
-        if not network["metadata"].get("deletionTimestamp"):
-            run(NETWORK_PARENT, network, observe_network)
+        run(NETWORK, network, observe_network)

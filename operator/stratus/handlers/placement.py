@@ -67,5 +67,4 @@ def retry_unplaced(indexes: dict[str, Any]) -> None:
     if parent is None:
         return
     for server in list(waiting.get(NO_VALID_HOST, [])):
-        if not server["metadata"].get("deletionTimestamp"):
-            run(parent, server, parent.ensure)
+        run(parent.kind, server, parent.ensure)

@@ -559,8 +559,7 @@ class ServerStopping(WaitingForContents):
     retry_after = DELETION_POLL
 
 
-SERVER_PARENT = Parent(SERVER, server_children, ensure_server, observe_server, server_dependencies)
-register(SERVER_PARENT)
+register(Parent(SERVER, server_children, ensure_server, observe_server, server_dependencies))
 
 
 @kopf.on.event("kubevirt.io", "v1", "virtualmachineinstances", labels={LABEL_SERVER: kopf.PRESENT})
@@ -569,8 +568,7 @@ def instance_changed(namespace: str | None, labels: kopf.Labels, **kwargs: Any) 
     hot-plugged volume turning ready) need not show on the VirtualMachine at all."""
     index: kopf.Index[str, kopf.Body] = kwargs["servers_by_name"]
     for server in index.get(parent_key(namespace, labels[LABEL_SERVER]), []):
-        if not server["metadata"].get("deletionTimestamp"):
-            run(SERVER_PARENT, server, observe_server)
+        run(SERVER, server, observe_server)
 
 
 for plural in ("flavors", "keypairs", "networks", "servergroups"):

@@ -9,7 +9,7 @@ from stratus.api.servergroup import SERVER_GROUP, ServerGroupSpec
 from stratus.constants import GROUP, VERSION
 from stratus.core.errors import WaitingForContents
 from stratus.core.reconcile import Outcome, parse_spec, reconcile
-from stratus.handlers.children import parent_key
+from stratus.handlers.children import parent_key, run
 
 Members = kopf.Index[str, str]
 
@@ -68,9 +68,4 @@ def member_changed(body: kopf.Body, **kwargs: Any) -> None:
     groups: kopf.Index[str, kopf.Body] = kwargs["servergroups_by_name"]
     index: Members = kwargs["servers_by_group"]
     for found in groups.get(parent_key(body["metadata"]["namespace"], group), []):
-        if not found["metadata"].get("deletionTimestamp"):
-            _observe(found, index)
-
-
-def _observe(group: kopf.Body, index: Members) -> None:
-    reconcile(SERVER_GROUP, group, lambda: observe_group(group, index))
+        run(SERVER_GROUP, found, lambda current: observe_group(current, index))

@@ -244,8 +244,7 @@ def release_volume(body: kopf.Body) -> Outcome:
     return Outcome(phase="Deleting", ready=False, reason="Deleting", message="releasing the claim")
 
 
-VOLUME_PARENT = Parent(VOLUME, volume_children, ensure_volume, observe_volume, volume_dependencies)
-register(VOLUME_PARENT)
+register(Parent(VOLUME, volume_children, ensure_volume, observe_volume, volume_dependencies))
 register_dependencies(GROUP, VERSION, "images")
 register_dependencies(GROUP, VERSION, "volumes")
 register_dependencies(GROUP, VERSION, "snapshots")
@@ -275,4 +274,4 @@ def _refresh_attachments(
             status = volume.get("status") or {}
             involved = volume["metadata"]["name"] in claims or status.get("attachedTo") == holder
             if involved and status.get("phase") in (*USABLE, "Resizing"):
-                run(VOLUME_PARENT, volume, observe_volume)
+                run(VOLUME, volume, observe_volume)
