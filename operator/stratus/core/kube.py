@@ -12,7 +12,7 @@ from kubernetes.dynamic.resource import Resource
 from stratus.builders.meta import Children
 from stratus.constants import FIELD_MANAGER
 from stratus.core.errors import BackendUnavailable
-from stratus.core.metrics import APPLY_REQUESTS
+from stratus.core.metrics import API_REQUESTS, APPLY_REQUESTS
 
 Manifest = dict[str, Any]
 HANDLER_THREADS = int(os.environ.get("STRATUS_WORKERS", "16"))
@@ -52,6 +52,7 @@ def apply(manifest: Manifest) -> Manifest:
     """Server-side apply as Stratus; the API server persists nothing when nothing changed."""
     metadata = manifest["metadata"]
     APPLY_REQUESTS.labels(manifest["kind"]).inc()
+    API_REQUESTS.labels("apply", manifest["kind"]).inc()
     applied = _dynamic_client().server_side_apply(
         _resource(manifest["apiVersion"], manifest["kind"]),
         body=manifest,
@@ -66,6 +67,7 @@ def apply(manifest: Manifest) -> Manifest:
 
 def read(api_version: str, kind: str, name: str, namespace: str | None = None) -> Manifest | None:
     """The object as the API server has it, or None when it does not exist."""
+    API_REQUESTS.labels("get", kind).inc()
     try:
         found = _dynamic_client().get(_resource(api_version, kind), name=name, namespace=namespace)
     except NotFoundError:
@@ -78,6 +80,7 @@ def list_objects(
     api_version: str, kind: str, namespace: str, label_selector: str = ""
 ) -> list[Manifest]:
     """One kind's objects in one namespace (never cluster-wide): a consistent read."""
+    API_REQUESTS.labels("list", kind).inc()
     found = _dynamic_client().get(
         _resource(api_version, kind), namespace=namespace, label_selector=label_selector
     )
@@ -105,6 +108,7 @@ def delete(
     body: Manifest = {"propagationPolicy": "Foreground" if foreground else "Background"}
     if uid:
         body["preconditions"] = {"uid": uid}
+    API_REQUESTS.labels("delete", kind).inc()
     try:
         _dynamic_client().delete(
             _resource(api_version, kind), name=name, namespace=namespace, body=body
@@ -120,6 +124,7 @@ def patch_status(
     api_version: str, kind: str, name: str, namespace: str | None, *, status: Manifest
 ) -> None:
     """Merge-patch the status subresource."""
+    API_REQUESTS.labels("patch_status", kind).inc()
     resource = _resource(api_version, kind)
     _dynamic_client().patch(
         resource.subresources["status"],
@@ -141,6 +146,7 @@ def served(api_version: str, kind: str) -> bool:
 
 def create(manifest: Manifest) -> Manifest:
     """Create, failing with 409 if it exists: used where taking something over would be wrong."""
+    API_REQUESTS.labels("create", manifest["kind"]).inc()
     metadata = manifest["metadata"]
     created = _dynamic_client().create(
         _resource(manifest["apiVersion"], manifest["kind"]),
@@ -155,6 +161,7 @@ def create(manifest: Manifest) -> Manifest:
 def merge_patch(
     api_version: str, kind: str, name: str, namespace: str | None, patch: Manifest
 ) -> None:
+    API_REQUESTS.labels("patch", kind).inc()
     _dynamic_client().patch(
         _resource(api_version, kind),
         body=patch,

@@ -22,3 +22,8 @@ APPLY_REQUESTS = Counter(
     "Server-side apply requests sent for children, by kind: how much writing reconciles cost.",
     ["kind"],
 )
+API_REQUESTS = Counter(
+    "stratus_api_requests_total",
+    "Requests the operator sent to the Kubernetes API, by verb and kind: what reconciles cost.",
+    ["verb", "kind"],
+)
