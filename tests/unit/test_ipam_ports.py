@@ -1,6 +1,7 @@
 """Ports as allocation records: their names and manifests, and allocation against a fake API."""
 
 import re
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -136,8 +137,11 @@ class FakeApi:
         self.ports: dict[tuple[str, str], dict[str, Any]] = {}
         self.vanish_once: set[str] = set()
         """Names whose first 409 is followed by the Port going away before it is read."""
+        self.calls: Counter[str] = Counter()
+        """Requests by verb: what an allocation costs."""
 
     def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        self.calls["create"] += 1
         key = (manifest["metadata"]["namespace"], manifest["metadata"]["name"])
         if key in self.ports:
             if key[1] in self.vanish_once:
@@ -148,15 +152,17 @@ class FakeApi:
         return manifest
 
     def read(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> Any:
+        self.calls["get"] += 1
         return self.ports.get((namespace or "", name))
 
-    def list_names(
+    def list_objects(
         self, api_version: str, kind: str, namespace: str, label_selector: str = ""
-    ) -> list[str]:
+    ) -> list[dict[str, Any]]:
+        self.calls["list"] += 1
         wanted = dict(term.split("=") for term in label_selector.split(",") if term)
         return [
-            name
-            for (ns, name), port in self.ports.items()
+            port
+            for (ns, _), port in self.ports.items()
             if ns == namespace and wanted.items() <= port["metadata"]["labels"].items()
         ]
 
@@ -170,7 +176,7 @@ class FakeApi:
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
     fake = FakeApi()
-    for name in ("create", "read", "list_names", "delete"):
+    for name in ("create", "read", "list_objects", "delete"):
         monkeypatch.setattr(kube, name, getattr(fake, name))
     return fake
 
@@ -286,3 +292,25 @@ def test_other_api_errors_are_not_mistaken_for_a_taken_address(
 def test_names_of_different_networks_and_addresses_never_collide() -> None:
     assert port_name("x", "1:2:3:4:5:6:7:8") != port_name("x-1-2-3-4", "5.6.7.8")
     assert port_name("a", "::1") == "a.0--1"
+
+
+def test_a_holders_ports_are_found_in_one_list_without_reading_each_again(api: FakeApi) -> None:
+    for interface in range(3):
+        allocate("acme", "lan", SMALL, WEB, interface=interface)
+    api.calls.clear()
+    assert [a.address for a in holder_addresses("acme", WEB)] == [
+        "10.0.0.10",
+        "10.0.0.11",
+        "10.0.0.12",
+    ]
+    assert api.calls == Counter(list=1)
+
+
+def test_with_the_taken_addresses_known_an_allocation_is_one_create(api: FakeApi) -> None:
+    wide = Subnet(cidr="10.1.0.0/24", gateway="10.1.0.1")
+    for index in range(50):
+        allocate("acme", "wide", wide, Holder("Server", "acme", f"s{index}"))
+    api.calls.clear()
+    taken = frozenset(api.addresses())
+    assert allocate("acme", "wide", wide, DB, known_taken=taken) == "10.1.0.52"
+    assert api.calls["create"] == 1

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from stratus.handlers.server_status import attachments, pod_state, vm_state
+from stratus.status.server import attachments, pod_state, vm_state
 
 
 def vm(printable: str, ready: bool = False, **status: Any) -> dict[str, Any]:

@@ -40,6 +40,9 @@ def immutable(what: str) -> JsonDict:
     return rule("self == oldSelf", f"{what} is immutable")
 
 
+QUOTA_ADMITTED = "QuotaAdmitted"
+"""The condition of a kind whose objects are admitted against a Project's quota on sums."""
+
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 

@@ -1,5 +1,6 @@
 """Server: a Nova server, a KubeVirt VirtualMachine or a Kata-runtime Pod."""
 
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import ConfigDict, Field
@@ -7,6 +8,7 @@ from pydantic.config import JsonDict
 
 from stratus.api.common import (
     DNS_SUBDOMAIN_PATTERN,
+    QUOTA_ADMITTED,
     Model,
     Status,
     immutable,
@@ -19,6 +21,25 @@ from stratus.api.volume import REFERENCE
 NAME: JsonDict = {"maxLength": 253, "pattern": DNS_SUBDOMAIN_PATTERN}
 MAX_USER_DATA = 65535
 """Nova's limit on user data."""
+
+
+class ServerPhase(StrEnum):
+    """Nova's server states, as far as Stratus has them."""
+
+    BUILDING = "Building"
+    ACTIVE = "Active"
+    SHUTOFF = "Shutoff"
+    REBOOTING = "Rebooting"
+    ERROR = "Error"
+    DELETING = "Deleting"
+
+
+class ServerCondition(StrEnum):
+    """The conditions of a Server's phases, each set by the step that owns it, beside Ready."""
+
+    QUOTA_ADMITTED = QUOTA_ADMITTED
+    ADDRESSES_ALLOCATED = "AddressesAllocated"
+    WORKLOAD_READY = "WorkloadReady"
 
 
 class ServerNetwork(Model):

@@ -1,5 +1,6 @@
 """Volume: a Cinder volume, a PVC or a CDI DataVolume cloned from its source."""
 
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import ConfigDict, Field
@@ -29,6 +30,19 @@ REFERENCE: JsonDict = {
     "maxLength": 253,
     "pattern": r"^([a-z0-9][-a-z0-9]*/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
 }
+
+
+class VolumePhase(StrEnum):
+    CREATING = "Creating"
+    AVAILABLE = "Available"
+    IN_USE = "InUse"
+    RESIZING = "Resizing"
+    ERROR = "Error"
+    DELETING = "Deleting"
+
+
+USABLE_PHASES: tuple[str, ...] = (VolumePhase.AVAILABLE, VolumePhase.IN_USE)
+"""A Volume in these phases can be attached, cloned or snapshotted."""
 
 
 class VolumeSource(Model):

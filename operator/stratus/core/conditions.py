@@ -39,3 +39,9 @@ def set_condition(
 
 def find(conditions: list[Condition], type_: str) -> Condition | None:
     return next((c for c in conditions if c.get("type") == type_), None)
+
+
+def is_ready(body: Any) -> bool:
+    """Whether an object's Ready condition is True."""
+    found = find(list((body.get("status") or {}).get("conditions") or []), "Ready")
+    return bool(found and found.get("status") == "True")

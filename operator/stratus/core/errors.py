@@ -10,6 +10,8 @@ class StratusError(Exception):
     """The phase this failure puts the object in; None: the handler's own default."""
     backoff_limit: float | None = None
     """When set, the delay doubles with each retry in a row, up to this many seconds."""
+    condition: str | None = None
+    """The condition (beside Ready) of the phase this failure stops, set False with it."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)

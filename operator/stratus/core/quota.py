@@ -10,45 +10,25 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from kubernetes.utils.quantity import parse_quantity
-
+from stratus.api.common import QUOTA_ADMITTED
 from stratus.api.project import ProjectSpec
-from stratus.constants import API_VERSION, LABEL_PROJECT
+from stratus.constants import API_VERSION
 from stratus.core import kube
 from stratus.core.errors import StratusError
-from stratus.core.locks import lock_for
+from stratus.core.reconcile import commit_status
+from stratus.core.resolve import project_of
+from stratus.core.units import amount, gibibytes, quantity
+from stratus.core.workqueue import hold
 
 
 class QuotaExceeded(StratusError):
-    """Admitting this would take the Project over its quota; retried as usage may change."""
+    """Admitting this would take the Project over its quota. What can change that (an object
+    of the Project gone, the Project's quota raised) retries it at once
+    (handlers.quota); the delay is only a safety net."""
 
-    retry_after = 60.0
+    retry_after = 600.0
     phase = "Error"
-
-
-def project_of(namespace: str) -> kube.Manifest | None:
-    """The Project that owns a namespace, if any."""
-    found = kube.read("v1", "Namespace", namespace)
-    project = ((found or {}).get("metadata", {}).get("labels") or {}).get(LABEL_PROJECT)
-    return kube.read(API_VERSION, "Project", project) if project else None
-
-
-def amount(text: str | int) -> Decimal:
-    """A Kubernetes quantity as a number (the kubernetes package leaves this untyped)."""
-    parsed: Decimal = parse_quantity(text)  # type: ignore[no-untyped-call]
-    return parsed
-
-
-def gibibytes(amount: Decimal) -> str:
-    return f"{amount / 2**30:.1f}Gi"
-
-
-def quantity(amount: Decimal) -> str:
-    """Bytes as the largest binary unit that holds them exactly, as Kubernetes writes them."""
-    for suffix, factor in (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
-        if amount and amount % factor == 0:
-            return f"{amount // factor}{suffix}"
-    return str(amount)
+    condition = QUOTA_ADMITTED
 
 
 def _present(objects: list[kube.Manifest]) -> list[kube.Manifest]:
@@ -70,7 +50,7 @@ def usage_of(namespace: str) -> dict[str, int | str]:
         "memory": quantity(sum((amount(f["memory"]) for f in admitted), Decimal(0))),
         "volumes": len(volumes),
         "storage": quantity(storage),
-        "networks": len(kube.list_names(API_VERSION, "Network", namespace)),
+        "networks": len(_present(kube.list_objects(API_VERSION, "Network", namespace))),
         "buckets": len(_present(kube.list_objects(API_VERSION, "Bucket", namespace))),
     }
 
@@ -81,7 +61,7 @@ def refresh_usage(namespace: str) -> None:
     This is the only writer of usage, and it counts and writes under a lock: two handlers
     counting at once could otherwise land their writes in the wrong order, and an older
     count would stand until the next change."""
-    with lock_for(f"usage/{namespace}"):
+    with hold(f"usage/{namespace}"):
         project = project_of(namespace)
         if project is None:
             return
@@ -111,10 +91,11 @@ def _limit(value: str | int | None) -> Decimal | None:
     return None if value is None else amount(value)
 
 
-def admit_storage(namespace: str, volume: str, size: str) -> None:
+def admit_storage(body: Mapping[str, Any], size: str) -> None:
     """Admit a Volume of `size` (new, or grown to it), or raise QuotaExceeded with the numbers."""
+    namespace, volume = body["metadata"]["namespace"], body["metadata"]["name"]
     project = project_of(namespace)
-    with lock_for(f"quota/{namespace}"):
+    with hold(f"quota/{namespace}"):
         if project is not None:
             quota = ProjectSpec.model_validate(project["spec"]).quota
             others = [
@@ -124,13 +105,14 @@ def admit_storage(namespace: str, volume: str, size: str) -> None:
             ]
             used = sum((amount(v["spec"]["size"]) for v in others), Decimal(0))
             _check(project, "Volumes", [("storage", used, amount(size), _limit(quota.storage))])
-        kube.patch_status(API_VERSION, "Volume", volume, namespace, status={"claimName": volume})
+        commit_status(body, {"claimName": volume})
 
 
-def admit_server(namespace: str, server: str, flavor: Mapping[str, Any]) -> None:
+def admit_server(body: Mapping[str, Any], flavor: Mapping[str, Any]) -> None:
     """Admit a Server of `flavor` (as status.flavor records it), or raise QuotaExceeded."""
+    namespace, server = body["metadata"]["namespace"], body["metadata"]["name"]
     project = project_of(namespace)
-    with lock_for(f"quota/{namespace}"):
+    with hold(f"quota/{namespace}"):
         if project is not None:
             quota = ProjectSpec.model_validate(project["spec"]).quota
             others = [
@@ -157,7 +139,7 @@ def admit_server(namespace: str, server: str, flavor: Mapping[str, Any]) -> None
                     ),
                 ],
             )
-        kube.patch_status(API_VERSION, "Server", server, namespace, status={"flavor": dict(flavor)})
+        commit_status(body, {"flavor": dict(flavor)})
 
 
 def _admitted(namespace: str, kind: str, mark: str) -> list[kube.Manifest]:

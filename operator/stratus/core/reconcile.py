@@ -1,13 +1,12 @@
-"""The one path every handler's work takes: run it, record the outcome in status, Events,
-metrics, and tell Kopf whether and when to retry."""
+"""The one path every handler's work takes: read the object fresh under its key, run the work,
+record the outcome in status, Events and metrics, and tell Kopf whether and when to retry."""
 
 import contextlib
 import json
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import kopf
 from kubernetes.client.exceptions import ApiException
@@ -15,9 +14,8 @@ from pydantic import BaseModel, ValidationError
 
 from stratus.api.crd import Kind
 from stratus.constants import API_VERSION
-from stratus.core import conditions, kube
+from stratus.core import conditions, kube, workqueue
 from stratus.core.errors import BackendUnavailable, StratusError
-from stratus.core.locks import lock_for
 from stratus.core.metrics import RECONCILE_ERRORS, RECONCILE_TIME, RECONCILES
 
 READY = "Ready"
@@ -26,6 +24,16 @@ STALLED = "Stalled"
 API_DETAIL_LIMIT = 300
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+Work = Callable[[kopf.Body], "Outcome"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One condition a phase of the work owns, beside Ready (QuotaAdmitted, ...)."""
+
+    holds: bool
+    reason: str
+    message: str = ""
 
 
 @dataclass
@@ -37,9 +45,11 @@ class Outcome:
     reason: str = "Reconciled"
     message: str = ""
     fields: dict[str, Any] = field(default_factory=dict)
+    checks: dict[str, Check] = field(default_factory=dict)
+    """Conditions of the phases the work went through, by type."""
 
 
-def parse_spec(model: type[ModelT], body: kopf.Body) -> ModelT:
+def parse_spec(model: type[ModelT], body: Mapping[str, Any]) -> ModelT:
     """The spec as its model; what the API server admitted should always parse."""
     try:
         return model.model_validate(dict(body.get("spec") or {}))
@@ -47,35 +57,88 @@ def parse_spec(model: type[ModelT], body: kopf.Body) -> ModelT:
         raise StratusError("InvalidSpec", f"spec does not match the API: {error}") from error
 
 
+def parse_status(model: type[ModelT], body: Mapping[str, Any]) -> ModelT:
+    """The status as its model; what Stratus wrote always parses, what it did not is dropped."""
+    try:
+        return model.model_validate(dict(body.get("status") or {}))
+    except ValidationError:
+        return model.model_validate({})
+
+
+def object_key(kind: Kind, namespace: str | None, name: str) -> str:
+    return f"{kind.kind}/{namespace or ''}/{name}"
+
+
+def key_of(kind: Kind, body: Mapping[str, Any]) -> str:
+    return object_key(kind, body["metadata"].get("namespace"), body["metadata"]["name"])
+
+
+def deleting(body: Mapping[str, Any]) -> bool:
+    return bool(body["metadata"].get("deletionTimestamp"))
+
+
 def reconcile(
     kind: Kind,
-    body: kopf.Body,
-    work: Callable[[], Outcome],
+    body: Mapping[str, Any],
+    work: Work,
     error_phase: str = "Error",
     retry: int = 0,
-) -> None:
-    """Run `work`, then write status only where it changed and emit an Event on transitions.
-    `retry` is Kopf's count of failed attempts in a row, for failures that back off.
+    *,
+    deletion: bool = False,
+) -> Outcome | None:
+    """Run `work` on the object as the API has it now, then write status only where it changed
+    and emit an Event on transitions. `retry` counts failed attempts in a row, for backoff.
+    Returns the outcome, or None when there was nothing to do: the object is gone, or is being
+    deleted and this is not the deletion's pass.
 
-    One object is reconciled by one thread at a time: its own handlers and the events of
-    its children run in different threads, and two passes at once could write their status
-    in the wrong order, leaving the older reading in place."""
-    with object_lock(kind, body["metadata"].get("namespace"), body["metadata"]["name"]):
+    One key, one pass at a time: an object's own handlers and the events of its children run
+    in different threads. The object is read after the key is held, because whatever Kopf or
+    an index handed over may be older than what the previous pass wrote (a reboot it already
+    carried out must not be carried out again)."""
+    key = key_of(kind, body)
+    with workqueue.hold(key):
+        current = _read_current(kind, body)
+        if current is None or deleting(current) != deletion:
+            workqueue.forget(key)
+            return None
         started = time.monotonic()
         try:
-            outcome = work()
+            outcome = work(current)
         except ApiException as error:
-            outcome = _failed(kind, body, _api_failure(error), error_phase, retry)
+            outcome = _failed(kind, current, _api_failure(error), error_phase, retry)
         except StratusError as error:
-            outcome = _failed(kind, body, error, error_phase, retry)
+            outcome = _failed(kind, current, error, error_phase, retry)
         finally:
             RECONCILE_TIME.labels(kind.kind).observe(time.monotonic() - started)
-        record(kind, body, outcome)
+        record(kind, current, outcome)
         RECONCILES.labels(kind.kind, "success").inc()
+        workqueue.forget(key)
+        return outcome
 
 
-def object_lock(kind: Kind, namespace: str | None, name: str) -> threading.RLock:
-    return lock_for(f"{kind.kind}/{namespace or ''}/{name}")
+def _read_current(kind: Kind, body: Mapping[str, Any]) -> kopf.Body | None:
+    metadata = body["metadata"]
+    found = kube.read(API_VERSION, kind.kind, metadata["name"], metadata.get("namespace"))
+    if found is None:
+        return None
+    found.setdefault("status", {})
+    return kopf.Body(cast(kopf.RawBody, found))
+
+
+def commit_status(body: Mapping[str, Any], fields: dict[str, Any]) -> None:
+    """Write status fields at once, for a step that must be on record before the next one
+    (an admission before the quota lock is let go, the instance a reboot replaces before it is
+    deleted), and keep the pass's view current so that the final record does not repeat them."""
+    metadata = body["metadata"]
+    kube.patch_status(
+        API_VERSION, body["kind"], metadata["name"], metadata.get("namespace"), status=fields
+    )
+    status = body["status"]
+    for name, value in fields.items():
+        if value is None:
+            status.pop(name, None)
+        else:
+            status[name] = value
 
 
 def _api_failure(error: ApiException) -> StratusError:
@@ -92,8 +155,13 @@ def _api_failure(error: ApiException) -> StratusError:
 
 
 def _failed(kind: Kind, body: kopf.Body, error: StratusError, phase: str, retry: int) -> Outcome:
+    checks = {error.condition: Check(False, error.reason, error.message)} if error.condition else {}
     outcome = Outcome(
-        phase=error.phase or phase, ready=False, reason=error.reason, message=error.message
+        phase=error.phase or phase,
+        ready=False,
+        reason=error.reason,
+        message=error.message,
+        checks=checks,
     )
     record(kind, body, outcome)
     RECONCILE_ERRORS.labels(kind.kind).inc()
@@ -105,15 +173,19 @@ def _failed(kind: Kind, body: kopf.Body, error: StratusError, phase: str, retry:
     raise kopf.TemporaryError(error.message, delay=delay) from error
 
 
-def _condition_states(outcome: Outcome) -> list[tuple[str, bool]]:
+def _condition_states(outcome: Outcome) -> list[tuple[str, bool, str, str]]:
     """Ready, and kstatus's abnormal-true pair that Flux and `kubectl wait` read: Reconciling
     while Stratus still works towards Ready, Stalled when it is in Error and needs someone to
-    act (fix the spec, free capacity, raise a quota)."""
+    act (fix the spec, free capacity, raise a quota); then the work's own phase conditions."""
     stalled = not outcome.ready and outcome.phase == "Error"
-    return [
-        (READY, outcome.ready),
-        (RECONCILING, not outcome.ready and not stalled),
-        (STALLED, stalled),
+    reconciling = not outcome.ready and not stalled
+    states = [
+        (READY, outcome.ready, outcome.reason, outcome.message),
+        (RECONCILING, reconciling, outcome.reason, outcome.message if reconciling else ""),
+        (STALLED, stalled, outcome.reason, outcome.message if stalled else ""),
+    ]
+    return states + [
+        (type_, check.holds, check.reason, check.message) for type_, check in outcome.checks.items()
     ]
 
 
@@ -124,14 +196,9 @@ def record(kind: Kind, body: kopf.Body, outcome: Outcome) -> None:
     generation = metadata.get("generation")
     previous = conditions.find(current.get("conditions") or [], READY)
     updated_conditions = list(current.get("conditions") or [])
-    for type_, holds in _condition_states(outcome):
+    for type_, holds, reason, message in _condition_states(outcome):
         updated_conditions = conditions.set_condition(
-            updated_conditions,
-            type_,
-            holds,
-            outcome.reason,
-            outcome.message if holds or type_ == READY else "",
-            generation,
+            updated_conditions, type_, holds, reason, message, generation
         )
     desired = {
         "observedGeneration": generation,
@@ -142,9 +209,7 @@ def record(kind: Kind, body: kopf.Body, outcome: Outcome) -> None:
     changes = {key: value for key, value in desired.items() if current.get(key) != value}
     if not changes:
         return
-    kube.patch_status(
-        API_VERSION, kind.kind, metadata["name"], metadata.get("namespace"), status=changes
-    )
+    commit_status(body, changes)
     if previous is None or (previous.get("reason"), previous.get("message")) != (
         outcome.reason,
         outcome.message,

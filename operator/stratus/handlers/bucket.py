@@ -32,11 +32,14 @@ from stratus.builders.meta import ChildRef, Children, Manifest, Owner
 from stratus.config import settings
 from stratus.constants import GROUP, VERSION
 from stratus.core import kube
+from stratus.core.conditions import is_ready
 from stratus.core.drift import covers
 from stratus.core.errors import WaitingForContents
-from stratus.core.quota import amount, refresh_usage
+from stratus.core.indexes import index
+from stratus.core.parents import Parent, parent_key, register
+from stratus.core.quota import refresh_usage
 from stratus.core.reconcile import Outcome, parse_spec, reconcile
-from stratus.handlers.children import Parent, is_ready, parent_key, register
+from stratus.core.units import amount
 
 SECRET_KEY_BYTES = 30
 """40 characters of base64url: as strong as the keys MinIO and AWS generate."""
@@ -54,12 +57,12 @@ class BucketNotEmpty(WaitingForContents):
 @kopf.on.create(GROUP, VERSION, BUCKET.plural)
 @kopf.on.update(GROUP, VERSION, BUCKET.plural)
 def bucket_changed(body: kopf.Body, retry: int, **_: Any) -> None:
-    reconcile(BUCKET, body, lambda: ensure_bucket(body), waiting_phase(body), retry)
+    reconcile(BUCKET, body, ensure_bucket, waiting_phase(body), retry)
 
 
 @kopf.on.delete(GROUP, VERSION, BUCKET.plural)
 def bucket_deleted(body: kopf.Body, retry: int, **_: Any) -> None:
-    reconcile(BUCKET, body, lambda: release_bucket(body), "Deleting", retry)
+    reconcile(BUCKET, body, release_bucket, "Deleting", retry, deletion=True)
 
 
 @kopf.timer(
@@ -75,10 +78,10 @@ def bucket_resync(body: kopf.Body, retry: int = 0, **_: Any) -> None:
     found the failure itself (retry > 0), in which case it backs off as that would."""
     if retry == 0 and not is_ready(body):
         return
-    reconcile(BUCKET, body, lambda: ensure_bucket(body), waiting_phase(body), retry)
+    reconcile(BUCKET, body, ensure_bucket, waiting_phase(body), retry)
 
 
-@kopf.index(GROUP, VERSION, BUCKET.plural)
+@index(GROUP, VERSION, BUCKET.plural)
 def buckets_by_name(
     namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[str, kopf.Body]:
@@ -231,4 +234,4 @@ def _waited_too_long(body: kopf.Body, error: Exception) -> bool:
     return waited.total_seconds() >= settings().object_store.abandon_after_seconds
 
 
-register(Parent(BUCKET, bucket_children, ensure_bucket))
+register(Parent(BUCKET, buckets_by_name, bucket_children, ensure_bucket))

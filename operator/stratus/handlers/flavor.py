@@ -9,15 +9,16 @@ from stratus.builders.kubevirt import build_cluster_instancetype
 from stratus.builders.meta import ChildRef, Children, Owner
 from stratus.constants import GROUP, VERSION
 from stratus.core import kube
+from stratus.core.indexes import index
+from stratus.core.parents import Parent, register
 from stratus.core.reconcile import Outcome, parse_spec, reconcile
-from stratus.handlers.children import Parent, register
 
 
 @kopf.on.resume(GROUP, VERSION, FLAVOR.plural)
 @kopf.on.create(GROUP, VERSION, FLAVOR.plural)
 @kopf.on.update(GROUP, VERSION, FLAVOR.plural)
 def flavor_changed(body: kopf.Body, **_: Any) -> None:
-    reconcile(FLAVOR, body, lambda: ensure_flavor(body), error_phase="Pending")
+    reconcile(FLAVOR, body, ensure_flavor, error_phase="Pending")
 
 
 def flavor_children(body: kopf.Body) -> Children:
@@ -36,9 +37,9 @@ def ensure_flavor(body: kopf.Body) -> Outcome:
     )
 
 
-@kopf.index(GROUP, VERSION, FLAVOR.plural)
+@index(GROUP, VERSION, FLAVOR.plural)
 def flavors_by_name(name: str, body: kopf.Body, **_: Any) -> dict[str, kopf.Body]:
     return {name: body}
 
 
-register(Parent(FLAVOR, flavor_children, ensure_flavor))
+register(Parent(FLAVOR, flavors_by_name, flavor_children, ensure_flavor))

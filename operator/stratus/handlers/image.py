@@ -1,6 +1,5 @@
 """Image handlers: import a URL once into a golden volume; report progress; enforce visibility."""
 
-from dataclasses import dataclass
 from typing import Any
 
 import kopf
@@ -10,35 +9,62 @@ from stratus.builders.meta import ChildRef, Children, Owner
 from stratus.builders.storage import build_golden_datavolume
 from stratus.config import settings
 from stratus.constants import (
-    API_VERSION,
     GROUP,
     LABEL_MANAGED_BY,
-    LABEL_PROJECT,
     MANAGED_BY,
     VERSION,
 )
 from stratus.core import kube
-from stratus.core.errors import DependencyNotReady, NotVisible
-from stratus.core.quota import amount
+from stratus.core.copies import DATAVOLUMES, copies_of, source_claim
+from stratus.core.errors import WaitingForContents
+from stratus.core.indexes import index
+from stratus.core.parents import Parent, finish_deletion, parent_key, register
 from stratus.core.reconcile import Outcome, parse_spec, reconcile
-from stratus.handlers.children import Parent, parent_key, register
+from stratus.core.units import amount
+from stratus.status.storage import datavolume_failure
 
 
 @kopf.on.resume(GROUP, VERSION, IMAGE.plural)
 @kopf.on.create(GROUP, VERSION, IMAGE.plural)
 @kopf.on.update(GROUP, VERSION, IMAGE.plural)
 def image_changed(body: kopf.Body, **_: Any) -> None:
-    reconcile(IMAGE, body, lambda: ensure_image(body))
+    reconcile(IMAGE, body, ensure_image)
 
 
 @kopf.on.delete(GROUP, VERSION, IMAGE.plural)
 def image_deleted(body: kopf.Body, **_: Any) -> None:
-    """The golden volume lives in another namespace, so no ownerReference removes it."""
+    reconcile(IMAGE, body, release_image, error_phase="Deleting", deletion=True)
+
+
+class ImageInUse(WaitingForContents):
+    """Deletion waits for the copies being made from the golden volume; each copy's events
+    end the wait at once, so the delay is only a safety net."""
+
+    retry_after = 600.0
+
+
+def release_image(body: kopf.Body) -> Outcome:
+    """The golden volume lives in another namespace, so no ownerReference removes it; it goes
+    once no Volume or Server is still being copied from it."""
     for ref in image_children(body):
+        if copies := copies_of(str(ref.namespace), ref.name):
+            raise ImageInUse(
+                "ImageInUse",
+                f"{len(copies)} copies of this Image are still being made: {', '.join(copies)}",
+            )
         kube.delete(ref.api_version, ref.kind, ref.name, ref.namespace)
+    return Outcome(
+        phase="Deleting", ready=False, reason="Deleting", message="golden volume removed"
+    )
 
 
-@kopf.index(GROUP, VERSION, IMAGE.plural)
+@index(GROUP, VERSION, IMAGE.plural)
+def images_by_golden_volume(body: kopf.Body, **_: Any) -> dict[str, kopf.Body] | None:
+    golden = (body.get("status") or {}).get("goldenVolume")
+    return {str(golden): body} if golden else None
+
+
+@index(GROUP, VERSION, IMAGE.plural)
 def images_by_name(
     namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[str, kopf.Body]:
@@ -109,78 +135,13 @@ def observe_image(body: kopf.Body) -> Outcome:
     )
 
 
-def datavolume_failure(status: kube.Manifest) -> str | None:
-    """CDI's own words when an import or clone fails (CDI keeps retrying; Stratus reports it)."""
-    if status.get("phase") == "Failed":
-        return "the import failed"
-    for condition in status.get("conditions") or []:
-        if (
-            condition.get("type") == "Running"
-            and condition.get("status") == "False"
-            and condition.get("reason") == "Error"
-        ):
-            return str(condition.get("message") or "the importer failed")
-    return None
+PARENT = Parent(IMAGE, images_by_name, image_children, ensure_image, observe_image, release_image)
+register(PARENT)
 
 
-register(Parent(IMAGE, image_children, ensure_image, observe_image))
-
-
-def resolve_image(
-    namespace: str, reference: str
-) -> tuple[str, str, kopf.Body | kube.Manifest, ImageSpec]:
-    """The Image a reference names (<name> or <namespace>/<name>), if this namespace may use it."""
-    image_namespace, _, name = reference.rpartition("/")
-    image_namespace = image_namespace or namespace
-    image = kube.read(API_VERSION, "Image", name, image_namespace)
-    if image is None:
-        raise DependencyNotReady("ImageNotFound", f"Image {image_namespace}/{name} does not exist")
-    spec = ImageSpec.model_validate(image["spec"])
-    if not visible_to(image_namespace, spec, namespace):
-        raise NotVisible(
-            "ImageNotVisible",
-            f"Image {image_namespace}/{name} is {spec.visibility} and not shared with this Project",
-        )
-    return image_namespace, name, image, spec
-
-
-@dataclass(frozen=True)
-class ImageCopy:
-    """What a root disk or a Volume copies from an Active Image, as a CDI DataVolume source."""
-
-    image: str
-    source: kube.Manifest
-    spec: ImageSpec
-    size: int | None
-    """The golden volume's size in bytes, when the Image was imported from a URL."""
-
-    @property
-    def min_disk(self) -> str | int | None:
-        return self.spec.min_disk
-
-
-def image_copy(namespace: str, reference: str) -> ImageCopy:
-    """The copy source of an Image this namespace may use; DependencyNotReady until Active."""
-    image_namespace, name, image, spec = resolve_image(namespace, reference)
-    status = image.get("status") or {}
-    if status.get("phase") != "Active":
-        raise DependencyNotReady(
-            "ImageNotReady", f"Image {image_namespace}/{name} is {status.get('phase') or 'Queued'}"
-        )
-    where = f"{image_namespace}/{name}"
-    if spec.source.registry:
-        return ImageCopy(where, {"registry": {"url": spec.source.registry}}, spec, None)
-    golden_namespace, golden = str(status["goldenVolume"]).split("/", 1)
-    source = {"pvc": {"namespace": golden_namespace, "name": golden}}
-    return ImageCopy(where, source, spec, status.get("size"))
-
-
-def visible_to(image_namespace: str, spec: ImageSpec, namespace: str) -> bool:
-    """Glance's rule: the owner always; shared ones to the listed Projects; public ones to all."""
-    if namespace == image_namespace or spec.visibility == "public":
-        return True
-    if spec.visibility != "shared":
-        return False
-    found = kube.read("v1", "Namespace", namespace) or {}
-    project = (found.get("metadata", {}).get("labels") or {}).get(LABEL_PROJECT)
-    return project in spec.shared_with
+@kopf.on.event(*DATAVOLUMES)
+def golden_copy_changed(body: kopf.Body, **_: Any) -> None:
+    """A copy from a golden volume finished or went away: a deleted Image may now let it go."""
+    source = source_claim(body)
+    for image in images_by_golden_volume.get(source) if source else []:
+        finish_deletion(PARENT, image)

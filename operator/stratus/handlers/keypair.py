@@ -15,7 +15,7 @@ from stratus.sshkeys import InvalidKey, parse_public_key
 @kopf.on.create(GROUP, VERSION, KEYPAIR.plural)
 @kopf.on.update(GROUP, VERSION, KEYPAIR.plural)
 def keypair_changed(body: kopf.Body, **_: Any) -> None:
-    reconcile(KEYPAIR, body, lambda: check_keypair(body))
+    reconcile(KEYPAIR, body, check_keypair)
 
 
 def check_keypair(body: kopf.Body) -> Outcome:

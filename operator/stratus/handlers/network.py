@@ -1,4 +1,5 @@
-"""Network handlers: the Multus attachment, subnet checks CEL cannot make, and port counts."""
+"""Network handlers: the Multus attachment, subnet checks CEL cannot make, port counts, and a
+deletion that waits, as Neutron's does, while Servers still hold addresses on the Network."""
 
 import ipaddress
 from typing import Any
@@ -10,10 +11,13 @@ from stratus.builders.meta import ChildRef, Children, Owner
 from stratus.builders.multus import build_network_attachment
 from stratus.constants import API_VERSION, GROUP, VERSION
 from stratus.core import kube
-from stratus.core.errors import InvalidInput
+from stratus.core.errors import InvalidInput, WaitingForContents
+from stratus.core.indexes import index
+from stratus.core.parents import Parent, finish_deletion, parent_key, register, run
 from stratus.core.quota import refresh_usage
-from stratus.core.reconcile import Outcome, parse_spec, reconcile
-from stratus.handlers.children import Parent, parent_key, register, run
+from stratus.core.reconcile import Outcome, deleting, parse_spec, reconcile
+from stratus.core.resolve import ports_key, split_reference
+from stratus.core.workqueue import hold
 from stratus.ipam.allocator import capacity, subnet_problems
 from stratus.ipam.ports import LABEL_NETWORK, label_value
 
@@ -21,24 +25,26 @@ INT64_MAX = 2**63 - 1
 """The API's integers are 64-bit: a /64 has more free addresses than status can say."""
 
 
+class NetworkInUse(WaitingForContents):
+    """Deletion waits for the Servers that hold addresses on the Network; their Ports' events
+    end the wait at once, so the delay is only a safety net."""
+
+    retry_after = 600.0
+
+
 @kopf.on.resume(GROUP, VERSION, NETWORK.plural)
 @kopf.on.create(GROUP, VERSION, NETWORK.plural)
 @kopf.on.update(GROUP, VERSION, NETWORK.plural)
 def network_changed(body: kopf.Body, **_: Any) -> None:
-    reconcile(NETWORK, body, lambda: ensure_network(body))
+    reconcile(NETWORK, body, ensure_network)
 
 
-def _gone(type: str | None, **_: Any) -> bool:
-    return type == "DELETED"
+@kopf.on.delete(GROUP, VERSION, NETWORK.plural)
+def network_deleted(body: kopf.Body, **_: Any) -> None:
+    reconcile(NETWORK, body, release_network, error_phase="Deleting", deletion=True)
 
 
-@kopf.on.event(GROUP, VERSION, NETWORK.plural, when=_gone)
-def network_gone(namespace: str | None, **_: Any) -> None:
-    """A Network has no finalizer, so only its DELETED event tells that the count fell."""
-    refresh_usage(str(namespace))
-
-
-@kopf.index(GROUP, VERSION, NETWORK.plural)
+@index(GROUP, VERSION, NETWORK.plural)
 def networks_by_name(
     namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[str, kopf.Body]:
@@ -55,9 +61,9 @@ def ensure_network(body: kopf.Body) -> Outcome:
     if problems := subnet_problems(spec.subnet):
         raise InvalidInput("InvalidSubnet", "; ".join(problems))
     outside = [
-        a
-        for a in port_addresses(body)
-        if ipaddress.ip_address(a) not in ipaddress.ip_network(spec.subnet.cidr)
+        p["spec"]["address"]
+        for p in ports_of(body)
+        if ipaddress.ip_address(p["spec"]["address"]) not in ipaddress.ip_network(spec.subnet.cidr)
     ]
     if outside:
         raise InvalidInput(
@@ -71,16 +77,16 @@ def ensure_network(body: kopf.Body) -> Outcome:
     return observe_network(body)
 
 
-def port_addresses(body: kopf.Body) -> list[str]:
-    """The addresses held on this Network (a namespaced, label-selected read)."""
+def ports_of(body: kopf.Body) -> list[kube.Manifest]:
+    """The Ports on this Network (a namespaced, label-selected read)."""
     selector = f"{LABEL_NETWORK}={label_value(body['metadata']['name'])}"
     ports = kube.list_objects(API_VERSION, "Port", body["metadata"]["namespace"], selector)
-    return [p["spec"]["address"] for p in ports if p["spec"]["network"] == body["metadata"]["name"]]
+    return [p for p in ports if p["spec"]["network"] == body["metadata"]["name"]]
 
 
 def observe_network(body: kopf.Body) -> Outcome:
     spec = parse_spec(NetworkSpec, body)
-    allocated = len(port_addresses(body))
+    allocated = len(ports_of(body))
     total = capacity(spec.subnet)
     return Outcome(
         phase="Active",
@@ -92,13 +98,52 @@ def observe_network(body: kopf.Body) -> Outcome:
     )
 
 
-register(Parent(NETWORK, network_children, ensure_network, observe_network))
+def release_network(body: kopf.Body) -> Outcome:
+    """Ports whose holder is gone are freed; while a living holder keeps one, the Network
+    stays (Neutron answers NetworkInUse). Then the Project's usage no longer counts it."""
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    with hold(ports_key(namespace, name)):
+        holders = set()
+        for port in ports_of(body):
+            holder = str(port["spec"]["holder"])
+            if holder_exists(holder):
+                holders.add(holder)
+            else:
+                kube.delete(API_VERSION, "Port", port["metadata"]["name"], namespace)
+    if holders:
+        listed = ", ".join(sorted(holders))
+        raise NetworkInUse(
+            "NetworkInUse",
+            f"{len(holders)} holders still have addresses on Network {name}: {listed}; "
+            "delete them or detach them first",
+        )
+    refresh_usage(namespace)
+    return Outcome(phase="Deleting", ready=False, reason="Deleting", message="no ports left")
+
+
+def holder_exists(holder: str) -> bool:
+    """Whether a Port's holder (`Kind/namespace/name`) still exists: one being deleted frees
+    its own addresses, and its Ports' events then end the wait."""
+    kind, _, rest = holder.partition("/")
+    namespace, name = split_reference("", rest)
+    if not kube.served(API_VERSION, kind):
+        return False  # not a kind of Stratus's: nothing can hold the address
+    return kube.read(API_VERSION, kind, name, namespace or None) is not None
+
+
+PARENT = Parent(
+    NETWORK, networks_by_name, network_children, ensure_network, observe_network, release_network
+)
+register(PARENT)
 
 
 @kopf.on.event(GROUP, VERSION, "ports")
-def port_changed(body: kopf.Body, **kwargs: Any) -> None:
-    """An address was taken or released: recount the Network's ports."""
-    index: kopf.Index[str, kopf.Body] = kwargs["networks_by_name"]
+def port_changed(body: kopf.Body, **_: Any) -> None:
+    """An address was taken or released: recount the Network's ports, or, for a deleted
+    Network, see whether its last holder has gone."""
     key = parent_key(body["metadata"]["namespace"], str(body["spec"]["network"]))
-    for network in index.get(key, []):
-        run(NETWORK, network, observe_network)
+    for network in networks_by_name.get(key):
+        if deleting(network):
+            finish_deletion(PARENT, network)
+        else:
+            run(NETWORK, network, observe_network)

@@ -20,9 +20,10 @@ from stratus.constants import (
 from stratus.core import kube
 from stratus.core.drift import covers
 from stratus.core.errors import Conflict, WaitingForContents
+from stratus.core.indexes import index
+from stratus.core.parents import Parent, register
 from stratus.core.quota import refresh_usage
 from stratus.core.reconcile import Outcome, parse_spec, reconcile
-from stratus.handlers.children import Parent, register
 
 Body = kopf.Body
 
@@ -31,12 +32,12 @@ Body = kopf.Body
 @kopf.on.create(GROUP, VERSION, PROJECT.plural)
 @kopf.on.update(GROUP, VERSION, PROJECT.plural)
 def project_changed(body: Body, **_: Any) -> None:
-    reconcile(PROJECT, body, lambda: ensure_project(body))
+    reconcile(PROJECT, body, ensure_project)
 
 
 @kopf.on.delete(GROUP, VERSION, PROJECT.plural)
 def project_deleted(body: Body, **_: Any) -> None:
-    reconcile(PROJECT, body, lambda: release_project(body), error_phase="Terminating")
+    reconcile(PROJECT, body, release_project, error_phase="Terminating", deletion=True)
 
 
 def namespace_of(body: Body, spec: ProjectSpec) -> str:
@@ -92,12 +93,12 @@ def observe_project(body: Body) -> Outcome:
     )
 
 
-@kopf.index(GROUP, VERSION, PROJECT.plural)
+@index(GROUP, VERSION, PROJECT.plural)
 def projects_by_name(name: str, body: Body, **_: Any) -> dict[str, Body]:
     return {name: body}
 
 
-register(Parent(PROJECT, project_children, ensure_project, observe_project))
+register(Parent(PROJECT, projects_by_name, project_children, ensure_project, observe_project))
 
 
 def claim_namespace(project: str, namespace: str) -> None:

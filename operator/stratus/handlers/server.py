@@ -1,7 +1,14 @@
 """Server handlers: resolve what a Server needs, place and admit it, give it addresses, keep its
 VirtualMachine (or Kata Pod) as the spec says, reboot it once per request, and on deletion
-release everything it held."""
+release everything it held.
 
+A pass goes through phases in order, each owning one condition beside Ready, as Cluster API's
+machine controller does: QuotaAdmitted (the Flavor is admitted against the Project's quota),
+AddressesAllocated (every interface has its address), WorkloadReady (placement and the
+VirtualMachine or Pod). A phase that fails sets its condition False and stops the pass."""
+
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,8 +16,15 @@ import kopf
 
 from stratus.api.flavor import FlavorSpec
 from stratus.api.network import NetworkSpec
-from stratus.api.server import SERVER, ServerFlavor, ServerSpec
-from stratus.api.volume import VolumeSpec
+from stratus.api.server import (
+    SERVER,
+    ServerCondition,
+    ServerFlavor,
+    ServerPhase,
+    ServerSpec,
+    ServerStatus,
+)
+from stratus.api.volume import USABLE_PHASES, VolumeSpec
 from stratus.builders.cloudinit import EMPTY_USER_DATA, network_config
 from stratus.builders.kata import build_kata_pod
 from stratus.builders.kubevirt import (
@@ -36,76 +50,62 @@ from stratus.config import settings
 from stratus.constants import API_VERSION, GROUP, VERSION
 from stratus.core import kube
 from stratus.core.errors import DependencyNotReady, InvalidInput, NotVisible, WaitingForContents
-from stratus.core.quota import admit_server, amount, project_of, quantity, refresh_usage
-from stratus.core.reconcile import Outcome, parse_spec, reconcile
-from stratus.handlers import server_status
-from stratus.handlers.children import (
-    Parent,
-    dependency_key,
-    parent_key,
-    ready_dependency,
-    register,
-    register_dependencies,
-    run,
+from stratus.core.indexes import index
+from stratus.core.parents import Parent, dependency_key, parent_key, register, run
+from stratus.core.quota import admit_server, refresh_usage
+from stratus.core.reconcile import (
+    Check,
+    Outcome,
+    commit_status,
+    parse_spec,
+    parse_status,
+    reconcile,
 )
-from stratus.handlers.image import image_copy
-from stratus.ipam.ports import Holder, allocate, holder_addresses, release
+from stratus.core.resolve import (
+    attach_key,
+    image_copy,
+    ports_key,
+    project_of,
+    ready_dependency,
+    split_reference,
+)
+from stratus.core.units import amount, quantity
+from stratus.core.workqueue import hold
+from stratus.ipam.ports import Holder, allocate, holder_addresses, release, taken_addresses
 from stratus.placement import inventory
 from stratus.placement.filters import Request, hosts_for
-
-NO_VALID_HOST = "NoValidHost"
-USABLE_VOLUME = ("Available", "InUse")
-DELETION_POLL = 5.0
+from stratus.status import server as workload_status
 
 
 @kopf.on.resume(GROUP, VERSION, SERVER.plural)
 @kopf.on.create(GROUP, VERSION, SERVER.plural)
 @kopf.on.update(GROUP, VERSION, SERVER.plural)
-def server_changed(body: kopf.Body, **kwargs: Any) -> None:
-    inventory.bind(kwargs)
-    reconcile(SERVER, body, lambda: ensure_server(body), error_phase=waiting_phase(body))
+def server_changed(body: kopf.Body, **_: Any) -> None:
+    reconcile(SERVER, body, ensure_server, error_phase=waiting_phase(body))
 
 
 @kopf.on.delete(GROUP, VERSION, SERVER.plural)
 def server_deleted(body: kopf.Body, **_: Any) -> None:
-    reconcile(SERVER, body, lambda: release_server(body), error_phase="Deleting")
+    reconcile(SERVER, body, release_server, error_phase=ServerPhase.DELETING, deletion=True)
 
 
-@kopf.index(GROUP, VERSION, SERVER.plural)
+@index(GROUP, VERSION, SERVER.plural)
 def servers_by_name(
     namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[str, kopf.Body]:
     return {parent_key(namespace, name): body}
 
 
-@kopf.index(GROUP, VERSION, SERVER.plural)
+@index(GROUP, VERSION, SERVER.plural)
 def servers_by_dependency(body: kopf.Body, **_: Any) -> dict[str, kopf.Body]:
     return dict.fromkeys(server_dependencies(body), body)
-
-
-@kopf.index(GROUP, VERSION, SERVER.plural)
-def servers_without_host(body: kopf.Body, **_: Any) -> dict[str, kopf.Body] | None:
-    """Servers no node could hold: a change of nodes or capacity retries them."""
-    conditions = (body.get("status") or {}).get("conditions") or []
-    unplaced = any(c.get("reason") == NO_VALID_HOST for c in conditions if c.get("type") == "Ready")
-    return {NO_VALID_HOST: body} if unplaced else None
-
-
-@kopf.index(GROUP, VERSION, SERVER.plural)
-def servers_by_group(namespace: str | None, body: kopf.Body, **_: Any) -> dict[str, str] | None:
-    group = (body.get("spec") or {}).get("serverGroup")
-    return {parent_key(namespace, group): body["metadata"]["name"]} if group else None
 
 
 def waiting_phase(body: kopf.Body) -> str:
     """A Server that runs keeps its phase while something it needs is not ready."""
     phase = (body.get("status") or {}).get("phase")
-    return phase if phase in ("Active", "Shutoff") else "Building"
-
-
-def _reference(namespace: str, reference: str) -> tuple[str, str]:
-    owner_namespace, _, name = reference.rpartition("/")
-    return owner_namespace or namespace, name
+    running = (ServerPhase.ACTIVE, ServerPhase.SHUTOFF)
+    return phase if phase in running else ServerPhase.BUILDING
 
 
 def server_dependencies(body: kopf.Body) -> list[str]:
@@ -114,12 +114,12 @@ def server_dependencies(body: kopf.Body) -> list[str]:
     namespace = body["metadata"]["namespace"]
     keys = [dependency_key("Flavor", "", str(spec.get("flavor")))]
     if spec.get("image"):
-        keys.append(dependency_key("Image", *_reference(namespace, spec["image"])))
+        keys.append(dependency_key("Image", *split_reference(namespace, spec["image"])))
     for volume in [spec.get("bootVolume"), *(spec.get("volumes") or [])]:
         if volume:
             keys.append(dependency_key("Volume", namespace, volume))
     for entry in spec.get("networks") or []:
-        keys.append(dependency_key("Network", *_reference(namespace, entry["network"])))
+        keys.append(dependency_key("Network", *split_reference(namespace, entry["network"])))
     if spec.get("keyPair"):
         keys.append(dependency_key("KeyPair", namespace, spec["keyPair"]))
     if spec.get("serverGroup"):
@@ -219,7 +219,7 @@ def resolve_boot(
 
 def _attachable(owner: Owner, volume: str, reason: str) -> Manifest:
     """A Volume this Server may attach: usable, and not attached elsewhere unless shareable."""
-    found = ready_dependency("Volume", volume, str(owner.namespace), USABLE_VOLUME, reason)
+    found = ready_dependency("Volume", volume, str(owner.namespace), USABLE_PHASES, reason)
     holder = (found.get("status") or {}).get("attachedTo")
     shareable = VolumeSpec.model_validate(found["spec"]).access_mode == "ReadWriteMany"
     if holder and holder != owner.name and not shareable:
@@ -232,9 +232,9 @@ def resolve_disks(
 ) -> tuple[list[Disk], list[str]]:
     """Attached Volumes: those already attached stay as they are; new ones are checked, and
     hot-pluggable when the workload already exists."""
-    present = server_status.template_volumes(workload)
+    present = workload_status.template_volumes(workload)
     if spec.runtime == "kata":
-        present = server_status.live_volumes(workload)
+        present = workload_status.live_volumes(workload)
     disks, waiting = [], []
     for volume in spec.volumes:
         name = disk_name(volume)
@@ -256,7 +256,7 @@ def resolve_disks(
 
 def resolve_network(namespace: str, reference: str) -> tuple[str, str, NetworkSpec]:
     """A Network of this Project, or a shared one of another."""
-    network_namespace, name = _reference(namespace, reference)
+    network_namespace, name = split_reference(namespace, reference)
     found = kube.read(API_VERSION, "Network", name, network_namespace)
     if found is None:
         raise DependencyNotReady(
@@ -265,6 +265,10 @@ def resolve_network(namespace: str, reference: str) -> tuple[str, str, NetworkSp
     network = NetworkSpec.model_validate(found["spec"])
     if network_namespace != namespace and not network.shared:
         raise NotVisible("NetworkNotVisible", f"Network {network_namespace}/{name} is not shared")
+    if found["metadata"].get("deletionTimestamp"):
+        raise DependencyNotReady(
+            "NetworkNotReady", f"Network {network_namespace}/{name} is being deleted"
+        )
     if (found.get("status") or {}).get("phase") != "Active":
         raise DependencyNotReady(
             "NetworkNotReady", f"Network {network_namespace}/{name} is not Active"
@@ -298,12 +302,8 @@ def resolve_placement(owner: Owner, spec: ServerSpec) -> Placement:
 def resolve(body: kopf.Body, spec: ServerSpec, workload: Manifest | None) -> Inputs:
     owner = Owner.of(body)
     namespace = str(owner.namespace)
-    admitted = (body.get("status") or {}).get("flavor")
-    flavor = (
-        ServerFlavor.model_validate(admitted)
-        if admitted
-        else resolve_flavor(spec.flavor, namespace)
-    )
+    admitted = parse_status(ServerStatus, body).flavor
+    flavor = admitted or resolve_flavor(spec.flavor, namespace)
     boot, registry = resolve_boot(owner, spec, flavor, workload)
     disks, waiting = resolve_disks(owner, spec, workload)
     return Inputs(
@@ -344,26 +344,33 @@ def interfaces_of(
     """The Server's interfaces with their addresses; allocated here only when asked."""
     holder = Holder(SERVER.kind, str(owner.namespace), owner.name)
     interfaces = []
-    for index, (entry, (namespace, name, network)) in enumerate(
+    for position, (entry, (namespace, name, network)) in enumerate(
         zip(spec.networks, inputs.networks, strict=True)
     ):
         if allocate_missing:
             address = allocate(
-                namespace, name, network.subnet, holder, index, entry.fixed_ip, holder_uid=owner.uid
+                namespace,
+                name,
+                network.subnet,
+                holder,
+                position,
+                entry.fixed_ip,
+                known_taken=taken_addresses(namespace, name),
+                holder_uid=owner.uid,
             )
         else:
-            held = [a for a in holder_addresses(namespace, holder, name) if a.interface == index]
+            held = [a for a in holder_addresses(namespace, holder, name) if a.interface == position]
             if not held:
                 raise DependencyNotReady("AddressPending", f"no address yet on Network {name}")
             address = held[0].address
         interfaces.append(
             Interface(
-                index=index,
+                index=position,
                 network=name,
                 namespace=namespace,
                 address=address,
                 cidr=network.subnet.cidr,
-                mac=mac_address(owner.uid, index),
+                mac=mac_address(owner.uid, position),
                 gateway=network.subnet.gateway,
                 dns=tuple(network.subnet.dns_nameservers),
                 mtu=network.mtu,
@@ -423,36 +430,76 @@ def server_children(body: kopf.Body) -> Children:
 
 
 def ensure_server(body: kopf.Body) -> Outcome:
+    """The phases in order; the keys held make an attachment and an allocation exclusive with
+    the deletion of the Volume or Network they take from."""
     spec = parse_spec(ServerSpec, body)
     owner = Owner.of(body)
+    with held(exclusive_keys(str(owner.namespace), spec)):
+        workload = workload_of(owner, spec)
+        inputs = resolve(body, spec, workload)
+        admitted = admit(body, spec, inputs, workload)
+        interfaces = interfaces_of(owner, spec, inputs, allocate_missing=True)
+        apply_workload(build_children(owner, spec, inputs, interfaces), workload)
+    outcome = observe(body, spec, inputs.waiting, reboot(body, spec))
+    allocated = Check(True, "Allocated", _addresses_message(interfaces))
+    outcome.checks = {
+        ServerCondition.QUOTA_ADMITTED: admitted,
+        ServerCondition.ADDRESSES_ALLOCATED: allocated,
+        **outcome.checks,
+    }
+    return outcome
+
+
+def exclusive_keys(namespace: str, spec: ServerSpec) -> list[str]:
+    volumes = [spec.boot_volume, *spec.volumes] if spec.boot_volume else spec.volumes
+    return [attach_key(namespace, v) for v in volumes] + [
+        ports_key(*split_reference(namespace, entry.network)) for entry in spec.networks
+    ]
+
+
+@contextlib.contextmanager
+def held(keys: list[str]) -> Iterator[None]:
+    """All the keys, taken in one order so that two passes never wait for each other."""
+    with contextlib.ExitStack() as stack:
+        for key in sorted(set(keys)):
+            stack.enter_context(hold(key))
+        yield
+
+
+def admit(body: kopf.Body, spec: ServerSpec, inputs: Inputs, workload: Manifest | None) -> Check:
+    """Placement first (a Server no node can hold takes no quota), then the Flavor against the
+    Project's quota, once: the admission is kept in status.flavor from then on."""
+    owner = Owner.of(body)
     namespace = str(owner.namespace)
-    status = body.get("status") or {}
-    workload = workload_of(owner, spec)
-    inputs = resolve(body, spec, workload)
     if workload is None and spec.power_state == "Running":
         nodes = inventory.current().nodes()
         hosts_for(nodes, placement_request(namespace, spec, inputs.flavor, inputs.placement))
-    if not status.get("flavor"):
-        admit_server(
-            namespace, owner.name, inputs.flavor.model_dump(by_alias=True, exclude_none=True)
-        )
+    if parse_status(ServerStatus, body).flavor is None:
+        admit_server(body, inputs.flavor.model_dump(by_alias=True, exclude_none=True))
         refresh_usage(namespace)
-    interfaces = interfaces_of(owner, spec, inputs, allocate_missing=True)
-    children = build_children(owner, spec, inputs, interfaces)
+    flavor = inputs.flavor
+    return Check(True, "Admitted", f"{flavor.name}: {flavor.vcpus} vCPUs, {flavor.memory}")
+
+
+def apply_workload(children: Children, workload: Manifest | None) -> None:
     for ref, manifest in children.items():
         if ref.kind == "Pod" and manifest is not None and workload is not None:
             continue  # a Pod's spec is fixed: changes wait for its next restart
         kube.sync({ref: manifest})
-    fields = reboot(owner, spec, status)
-    return observe(body, spec, inputs.waiting, fields)
 
 
-def reboot(owner: Owner, spec: ServerSpec, status: Manifest) -> dict[str, Any]:
+def _addresses_message(interfaces: list[Interface]) -> str:
+    return ", ".join(f"{i.address} on {i.network}" for i in interfaces) or "no interfaces"
+
+
+def reboot(body: kopf.Body, spec: ServerSpec) -> dict[str, Any]:
     """Carry out a new rebootRequestedAt exactly once: the instance to replace is recorded
     before it is deleted, and deleted only under that uid, so repeating this after a crash
     never restarts the instance that replaced it."""
+    owner = Owner.of(body)
+    status = parse_status(ServerStatus, body)
     requested = spec.reboot_requested_at
-    if requested is None or requested == status.get("rebootedFor"):
+    if requested is None or requested == status.rebooted_for:
         return {}
     api_version, kind = (
         ("v1", "Pod") if spec.runtime == "kata" else (VM_API_VERSION, "VirtualMachineInstance")
@@ -460,19 +507,17 @@ def reboot(owner: Owner, spec: ServerSpec, status: Manifest) -> dict[str, Any]:
     instance = kube.read(api_version, kind, owner.name, owner.namespace)
     uid = (
         None
-        if instance is None or server_status.deleting(instance)
+        if instance is None or workload_status.deleting(instance)
         else instance["metadata"]["uid"]
     )
-    pending = status.get("rebootOf")
+    pending = status.reboot_of
     done = {"rebootedFor": requested, "rebootOf": None}
     if spec.power_state == "Stopped" or (pending and uid and uid != pending):
         return done
     if pending is None:
         if uid is None:
             return done  # nothing runs yet to reboot
-        kube.patch_status(
-            API_VERSION, SERVER.kind, owner.name, owner.namespace, status={"rebootOf": uid}
-        )
+        commit_status(body, {"rebootOf": uid})
         pending = uid
     kube.delete(api_version, kind, owner.name, owner.namespace, uid=pending)
     return {"rebootOf": pending}
@@ -488,16 +533,16 @@ def observe(
     running = spec.power_state == "Running"
     if spec.runtime == "kata":
         instance = kube.read("v1", "Pod", owner.name, owner.namespace)
-        state = server_status.pod_state(running, instance)
+        state = workload_status.pod_state(running, instance)
         wanted = {disk_name(v): (v, False) for v in spec.volumes}
-        volumes = server_status.attachments(wanted, instance, is_vmi=False)
+        volumes = workload_status.attachments(wanted, instance, is_vmi=False)
         host = ((instance or {}).get("spec") or {}).get("nodeName")
     else:
         machine = kube.read(VM_API_VERSION, "VirtualMachine", owner.name, owner.namespace)
         instance = kube.read(VM_API_VERSION, "VirtualMachineInstance", owner.name, owner.namespace)
-        state = server_status.vm_state(running, machine, instance)
-        template = server_status.template_volumes(machine)
-        volumes = server_status.attachments(
+        state = workload_status.vm_state(running, machine, instance)
+        template = workload_status.template_volumes(machine)
+        volumes = workload_status.attachments(
             template, instance, is_vmi=True, not_volumes=frozenset({root_disk_name(owner.name)})
         )
         host = ((instance or {}).get("status") or {}).get("nodeName")
@@ -505,15 +550,18 @@ def observe(
     fields = {
         **fields,
         "virtualMachine": owner.name,
-        "host": host if state.phase == "Active" else None,
+        "host": host if state.phase == ServerPhase.ACTIVE else None,
         "addresses": addresses_of(owner, spec),
         "volumes": volumes,
     }
+    checks: dict[str, Check] = {
+        ServerCondition.WORKLOAD_READY: Check(state.ready, state.reason, state.message)
+    }
     if status.get("rebootOf"):
-        return Outcome("Rebooting", False, "Rebooting", "rebooting", fields)
+        return Outcome(ServerPhase.REBOOTING, False, "Rebooting", "rebooting", fields, checks)
     if waiting and state.ready:
-        return Outcome(state.phase, False, "VolumeNotReady", "; ".join(waiting), fields)
-    return Outcome(state.phase, state.ready, state.reason, state.message, fields)
+        return Outcome(state.phase, False, "VolumeNotReady", "; ".join(waiting), fields, checks)
+    return Outcome(state.phase, state.ready, state.reason, state.message, fields, checks)
 
 
 def addresses_of(owner: Owner, spec: ServerSpec) -> dict[str, list[str]]:
@@ -521,7 +569,7 @@ def addresses_of(owner: Owner, spec: ServerSpec) -> dict[str, list[str]]:
     holder = Holder(SERVER.kind, str(owner.namespace), owner.name)
     found: dict[str, list[str]] = {}
     for entry in spec.networks:
-        namespace, name = _reference(str(owner.namespace), entry.network)
+        namespace, name = split_reference(str(owner.namespace), entry.network)
         found[entry.network] = [a.address for a in holder_addresses(namespace, holder, name)]
     return found
 
@@ -531,7 +579,7 @@ def observe_server(body: kopf.Body) -> Outcome:
     spec = parse_spec(ServerSpec, body)
     owner = Owner.of(body)
     _, waiting = resolve_disks(owner, spec, workload_of(owner, spec))
-    return observe(body, spec, waiting, reboot(owner, spec, body.get("status") or {}))
+    return observe(body, spec, waiting, reboot(body, spec))
 
 
 # --- deletion --------------------------------------------------------------------------
@@ -549,27 +597,36 @@ def release_server(body: kopf.Body) -> Outcome:
         kube.delete(api_version, kind, owner.name, namespace, foreground=True)
         raise ServerStopping("Deleting", f"waiting for the {kind} to be removed")
     holder = Holder(SERVER.kind, namespace, owner.name)
-    for network_namespace in {_reference(namespace, e.network)[0] for e in spec.networks}:
+    for network_namespace in {split_reference(namespace, e.network)[0] for e in spec.networks}:
         release(network_namespace, holder)
     refresh_usage(namespace)
-    return Outcome("Deleting", False, "Deleting", "released")
+    return Outcome(ServerPhase.DELETING, False, "Deleting", "released")
 
 
 class ServerStopping(WaitingForContents):
-    retry_after = DELETION_POLL
+    """Deletion waits for the workload to go; its DELETED event ends the wait at once, so the
+    delay is only a safety net."""
+
+    retry_after = 600.0
 
 
-register(Parent(SERVER, server_children, ensure_server, observe_server, server_dependencies))
+register(
+    Parent(
+        SERVER,
+        servers_by_name,
+        server_children,
+        ensure_server,
+        observe_server,
+        release_server,
+        server_dependencies,
+        servers_by_dependency,
+    )
+)
 
 
 @kopf.on.event("kubevirt.io", "v1", "virtualmachineinstances", labels={LABEL_SERVER: kopf.PRESENT})
-def instance_changed(namespace: str | None, labels: kopf.Labels, **kwargs: Any) -> None:
+def instance_changed(namespace: str | None, labels: kopf.Labels, **_: Any) -> None:
     """A Server's host, volumes and reboots are read off its instance, whose changes (a
     hot-plugged volume turning ready) need not show on the VirtualMachine at all."""
-    index: kopf.Index[str, kopf.Body] = kwargs["servers_by_name"]
-    for server in index.get(parent_key(namespace, labels[LABEL_SERVER]), []):
+    for server in servers_by_name.get(parent_key(namespace, labels[LABEL_SERVER])):
         run(SERVER, server, observe_server)
-
-
-for plural in ("flavors", "keypairs", "networks", "servergroups"):
-    register_dependencies(GROUP, VERSION, plural)

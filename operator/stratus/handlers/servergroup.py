@@ -8,64 +8,81 @@ import kopf
 from stratus.api.servergroup import SERVER_GROUP, ServerGroupSpec
 from stratus.constants import GROUP, VERSION
 from stratus.core.errors import WaitingForContents
-from stratus.core.reconcile import Outcome, parse_spec, reconcile
-from stratus.handlers.children import parent_key, run
+from stratus.core.indexes import index
+from stratus.core.parents import Parent, finish_deletion, parent_key, register, run
+from stratus.core.reconcile import Outcome, deleting, parse_spec, reconcile
 
-Members = kopf.Index[str, str]
+
+class ServerGroupInUse(WaitingForContents):
+    """Deletion waits for the members to go; their events end the wait at once, so the delay
+    is only a safety net."""
+
+    retry_after = 600.0
 
 
 @kopf.on.resume(GROUP, VERSION, SERVER_GROUP.plural)
 @kopf.on.create(GROUP, VERSION, SERVER_GROUP.plural)
 @kopf.on.update(GROUP, VERSION, SERVER_GROUP.plural)
-def servergroup_changed(body: kopf.Body, **kwargs: Any) -> None:
-    index: Members = kwargs["servers_by_group"]
-    reconcile(SERVER_GROUP, body, lambda: observe_group(body, index))
+def servergroup_changed(body: kopf.Body, **_: Any) -> None:
+    reconcile(SERVER_GROUP, body, observe_group)
 
 
 @kopf.on.delete(GROUP, VERSION, SERVER_GROUP.plural)
-def servergroup_deleted(body: kopf.Body, **kwargs: Any) -> None:
+def servergroup_deleted(body: kopf.Body, **_: Any) -> None:
     """A group that still places Servers stays until they are gone: their pods' affinity
     would otherwise name a group nobody can see."""
-    index: Members = kwargs["servers_by_group"]
-    reconcile(SERVER_GROUP, body, lambda: release_group(body, index), "Deleting")
+    reconcile(SERVER_GROUP, body, release_group, "Deleting", deletion=True)
 
 
-@kopf.index(GROUP, VERSION, SERVER_GROUP.plural)
+@index(GROUP, VERSION, SERVER_GROUP.plural)
 def servergroups_by_name(
     namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[str, kopf.Body]:
     return {parent_key(namespace, name): body}
 
 
-def members_of(body: kopf.Body, index: Members) -> list[str]:
+@index(GROUP, VERSION, "servers")
+def servers_by_group(namespace: str | None, body: kopf.Body, **_: Any) -> dict[str, str] | None:
+    group = (body.get("spec") or {}).get("serverGroup")
+    return {parent_key(namespace, group): body["metadata"]["name"]} if group else None
+
+
+def members_of(body: kopf.Body) -> list[str]:
     key = parent_key(body["metadata"]["namespace"], body["metadata"]["name"])
-    return sorted(set(index.get(key, [])))
+    return sorted(set(servers_by_group.get(key)))
 
 
-def observe_group(body: kopf.Body, index: Members) -> Outcome:
+def observe_group(body: kopf.Body) -> Outcome:
     policy = parse_spec(ServerGroupSpec, body).policy
-    members = members_of(body, index)
+    members = members_of(body)
     return Outcome(
         phase="Active", message=f"{policy}, {len(members)} members", fields={"members": members}
     )
 
 
-def release_group(body: kopf.Body, index: Members) -> Outcome:
-    members = members_of(body, index)
+def release_group(body: kopf.Body) -> Outcome:
+    members = members_of(body)
     if members:
-        raise WaitingForContents(
+        raise ServerGroupInUse(
             "ServerGroupInUse", f"{len(members)} Servers are members: {', '.join(members)}"
         )
     return Outcome(phase="Deleting", ready=False, reason="Deleting", message="no members left")
 
 
+PARENT = Parent(
+    SERVER_GROUP, servergroups_by_name, lambda _: {}, observe_group, release=release_group
+)
+register(PARENT)
+
+
 @kopf.on.event(GROUP, VERSION, "servers")
-def member_changed(body: kopf.Body, **kwargs: Any) -> None:
+def member_changed(body: kopf.Body, **_: Any) -> None:
     """A Server joined or left its group: the group's member list follows."""
     group = (body.get("spec") or {}).get("serverGroup")
     if not group:
         return
-    groups: kopf.Index[str, kopf.Body] = kwargs["servergroups_by_name"]
-    index: Members = kwargs["servers_by_group"]
-    for found in groups.get(parent_key(body["metadata"]["namespace"], group), []):
-        run(SERVER_GROUP, found, lambda current: observe_group(current, index))
+    for found in servergroups_by_name.get(parent_key(body["metadata"]["namespace"], group)):
+        if deleting(found):
+            finish_deletion(PARENT, found)
+        else:
+            run(SERVER_GROUP, found, observe_group)

@@ -8,14 +8,16 @@ import kopf
 from prometheus_client import start_http_server
 
 from stratus.constants import FINALIZER, GROUP
-from stratus.core import kube
+from stratus.core import indexes, kube
 
 PEERING_LIFETIME_SECONDS = 20
 """Kopf's default is 60; keep-alives come every 10 to 15 seconds at 20."""
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+def configure(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
+    # Kopf hands its (still empty, then live) indexes to startup handlers too.
+    indexes.bind(kwargs)
     # Kopf's bookkeeping lives under Stratus's own group, not kopf.zalando.org.
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)

@@ -5,38 +5,33 @@ from typing import Any
 import kopf
 
 from stratus.api.snapshot import SNAPSHOT, SnapshotSpec
+from stratus.api.volume import USABLE_PHASES
 from stratus.builders.meta import ChildRef, Children, Owner
 from stratus.builders.storage import SNAPSHOT_API_VERSION, build_volume_snapshot
 from stratus.config import settings
 from stratus.constants import GROUP, VERSION
 from stratus.core import kube
+from stratus.core.indexes import index
+from stratus.core.parents import Parent, dependency_key, parent_key, register
 from stratus.core.reconcile import Outcome, parse_spec, reconcile
-from stratus.handlers.children import (
-    Parent,
-    dependency_key,
-    parent_key,
-    ready_dependency,
-    register,
-)
-
-USABLE = ("Available", "InUse")
+from stratus.core.resolve import ready_dependency
 
 
 @kopf.on.resume(GROUP, VERSION, SNAPSHOT.plural)
 @kopf.on.create(GROUP, VERSION, SNAPSHOT.plural)
 @kopf.on.update(GROUP, VERSION, SNAPSHOT.plural)
 def snapshot_changed(body: kopf.Body, **_: Any) -> None:
-    reconcile(SNAPSHOT, body, lambda: ensure_snapshot(body), error_phase="Creating")
+    reconcile(SNAPSHOT, body, ensure_snapshot, error_phase="Creating")
 
 
-@kopf.index(GROUP, VERSION, SNAPSHOT.plural)
+@index(GROUP, VERSION, SNAPSHOT.plural)
 def snapshots_by_name(
     namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[str, kopf.Body]:
     return {parent_key(namespace, name): body}
 
 
-@kopf.index(GROUP, VERSION, SNAPSHOT.plural)
+@index(GROUP, VERSION, SNAPSHOT.plural)
 def snapshots_by_dependency(body: kopf.Body, **_: Any) -> dict[str, kopf.Body]:
     return {snapshot_dependencies(body)[0]: body}
 
@@ -54,7 +49,7 @@ def snapshot_children(body: kopf.Body) -> Children:
     claim = ((existing or {}).get("spec") or {}).get("source", {}).get("persistentVolumeClaimName")
     if claim is None:
         volume = ready_dependency(
-            "Volume", spec.volume, str(owner.namespace), USABLE, "VolumeNotReady"
+            "Volume", spec.volume, str(owner.namespace), USABLE_PHASES, "VolumeNotReady"
         )
         claim = volume["status"]["claimName"]
     snapshot = build_volume_snapshot(owner, str(claim), settings().storage.snapshot_class)
@@ -96,5 +91,13 @@ def observe_snapshot(body: kopf.Body) -> Outcome:
 
 
 register(
-    Parent(SNAPSHOT, snapshot_children, ensure_snapshot, observe_snapshot, snapshot_dependencies)
+    Parent(
+        SNAPSHOT,
+        snapshots_by_name,
+        snapshot_children,
+        ensure_snapshot,
+        observe_snapshot,
+        depends_on=snapshot_dependencies,
+        by_dependency=snapshots_by_dependency,
+    )
 )

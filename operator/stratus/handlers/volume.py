@@ -5,7 +5,7 @@ from typing import Any
 
 import kopf
 
-from stratus.api.volume import VOLUME, VolumeSpec
+from stratus.api.volume import USABLE_PHASES, VOLUME, VolumePhase, VolumeSpec
 from stratus.builders.meta import ChildRef, Children, Manifest, Owner
 from stratus.builders.storage import (
     DATAVOLUME_API_VERSION,
@@ -16,46 +16,55 @@ from stratus.builders.storage import (
 from stratus.config import settings
 from stratus.constants import API_VERSION, GROUP, LABEL_KIND, LABEL_NAME, VERSION
 from stratus.core import kube
+from stratus.core.copies import DATAVOLUMES, copies_of, source_claim
 from stratus.core.errors import InvalidInput, WaitingForContents
-from stratus.core.quota import admit_storage, amount, refresh_usage
-from stratus.core.reconcile import Outcome, parse_spec, reconcile
-from stratus.handlers.children import (
-    Parent,
-    dependency_key,
-    parent_key,
-    ready_dependency,
-    register,
-    register_dependencies,
-    run,
-)
-from stratus.handlers.image import datavolume_failure, image_copy
+from stratus.core.indexes import index
+from stratus.core.parents import Parent, dependency_key, finish_deletion, parent_key, register, run
+from stratus.core.quota import admit_storage, refresh_usage
+from stratus.core.reconcile import Outcome, deleting, parse_spec, reconcile
+from stratus.core.resolve import attach_key, image_copy, ready_dependency, split_reference
+from stratus.core.units import amount
+from stratus.core.workqueue import hold
+from stratus.status.storage import datavolume_failure
 
-USABLE = ("Available", "InUse")
+
+class VolumeInUse(WaitingForContents):
+    """Deletion waits for the Volume's attachment or copies to end; their events end the
+    wait at once, so the delay is only a safety net."""
+
+    retry_after = 600.0
 
 
 @kopf.on.resume(GROUP, VERSION, VOLUME.plural)
 @kopf.on.create(GROUP, VERSION, VOLUME.plural)
 @kopf.on.update(GROUP, VERSION, VOLUME.plural)
 def volume_changed(body: kopf.Body, **_: Any) -> None:
-    reconcile(VOLUME, body, lambda: ensure_volume(body), error_phase="Creating")
+    reconcile(VOLUME, body, ensure_volume, error_phase=VolumePhase.CREATING)
 
 
 @kopf.on.delete(GROUP, VERSION, VOLUME.plural)
 def volume_deleted(body: kopf.Body, **_: Any) -> None:
-    reconcile(VOLUME, body, lambda: release_volume(body), error_phase="Deleting")
+    reconcile(VOLUME, body, release_volume, error_phase=VolumePhase.DELETING, deletion=True)
 
 
-@kopf.index(GROUP, VERSION, VOLUME.plural)
+@index(GROUP, VERSION, VOLUME.plural)
 def volumes_by_name(
     namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[str, kopf.Body]:
     return {parent_key(namespace, name): body}
 
 
-@kopf.index(GROUP, VERSION, VOLUME.plural)
+@index(GROUP, VERSION, VOLUME.plural)
 def volumes_by_dependency(body: kopf.Body, **_: Any) -> dict[str, kopf.Body] | None:
     dependencies = volume_dependencies(body)
     return {dependencies[0]: body} if dependencies else None
+
+
+@index(GROUP, VERSION, VOLUME.plural)
+def volumes_by_holder(namespace: str | None, body: kopf.Body, **_: Any) -> dict[str, kopf.Body]:
+    """Volumes by the Server they are attached to, as their status last said."""
+    holder = (body.get("status") or {}).get("attachedTo")
+    return {parent_key(namespace, holder): body} if holder else {}
 
 
 def volume_dependencies(body: kopf.Body) -> list[str]:
@@ -63,8 +72,7 @@ def volume_dependencies(body: kopf.Body) -> list[str]:
     namespace = body["metadata"]["namespace"]
     for kind, field in (("Image", "image"), ("Volume", "volume"), ("Snapshot", "snapshot")):
         if reference := source.get(field):
-            owner_namespace, _, name = str(reference).rpartition("/")
-            return [dependency_key(kind, owner_namespace or namespace, name)]
+            return [dependency_key(kind, *split_reference(namespace, str(reference)))]
     return []
 
 
@@ -121,7 +129,7 @@ def clone_source(owner: Owner, spec: VolumeSpec) -> Manifest:
     namespace = str(owner.namespace)
     if spec.source.volume:
         name = spec.source.volume
-        volume = ready_dependency("Volume", name, namespace, USABLE, "SourceVolumeNotReady")
+        volume = ready_dependency("Volume", name, namespace, USABLE_PHASES, "SourceVolumeNotReady")
         status = volume["status"]
         _check_size(spec, volume["spec"]["size"], f"Volume {name}")
         return {"pvc": {"namespace": namespace, "name": status["claimName"]}}
@@ -139,7 +147,7 @@ def ensure_volume(body: kopf.Body) -> Outcome:
     requested = _requested(claim)
     grows = requested is not None and amount(spec.size) > amount(requested)
     if not (body.get("status") or {}).get("claimName") or grows:
-        admit_storage(namespace, owner.name, spec.size)
+        admit_storage(body, spec.size)
         refresh_usage(namespace)
     kube.sync(children)
     if grows and spec.source is not None and not spec.source.snapshot:
@@ -165,11 +173,15 @@ def observe_volume(body: kopf.Body) -> Outcome:
         failure = datavolume_failure(status)
         if failure:
             return Outcome(
-                phase="Error", ready=False, reason="CopyFailed", message=str(failure), fields=fields
+                phase=VolumePhase.ERROR,
+                ready=False,
+                reason="CopyFailed",
+                message=str(failure),
+                fields=fields,
             )
         if status.get("phase") != "Succeeded":
             return Outcome(
-                phase="Creating",
+                phase=VolumePhase.CREATING,
                 ready=False,
                 reason="Copying",
                 message=f"copying the source {status.get('progress') or ''}".strip(),
@@ -179,7 +191,7 @@ def observe_volume(body: kopf.Body) -> Outcome:
     claim_status = claim.get("status") or {}
     if claim_status.get("phase") != "Bound":
         return Outcome(
-            phase="Creating",
+            phase=VolumePhase.CREATING,
             ready=False,
             reason="WaitingForClaim",
             message="waiting for the claim to be bound",
@@ -190,20 +202,23 @@ def observe_volume(body: kopf.Body) -> Outcome:
     fields["attachedTo"] = attached_to(namespace, name)
     if capacity and amount(capacity) < amount(spec.size):
         return Outcome(
-            phase="Resizing",
+            phase=VolumePhase.RESIZING,
             reason="Resizing",
             message=f"growing from {capacity} to {spec.size}",
             fields=fields,
         )
     if fields["attachedTo"]:
         return Outcome(
-            phase="InUse",
+            phase=VolumePhase.IN_USE,
             reason="Attached",
             message=f"attached to {fields['attachedTo']}",
             fields=fields,
         )
     return Outcome(
-        phase="Available", reason="Available", message=f"{capacity} available", fields=fields
+        phase=VolumePhase.AVAILABLE,
+        reason="Available",
+        message=f"{capacity} available",
+        fields=fields,
     )
 
 
@@ -233,45 +248,67 @@ def claims_of(machine: Manifest) -> set[str]:
 
 
 def release_volume(body: kopf.Body) -> Outcome:
-    """An attached Volume waits for its detachment; the claim then goes with the Volume."""
+    """An attached Volume waits for its detachment, and one being copied for its copies; the
+    claim then goes with the Volume. The check holds the attachment's key, so a Server that
+    attaches the Volume at the same moment either is seen here or sees the Volume deleting."""
     name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
-    holder = attached_to(namespace, name)
+    with hold(attach_key(namespace, name)):
+        holder = attached_to(namespace, name)
     if holder:
-        raise WaitingForContents(
-            "VolumeInUse", f"Volume {name} is attached to {holder}; detach it first"
+        raise VolumeInUse("VolumeInUse", f"Volume {name} is attached to {holder}; detach it first")
+    if copies := copies_of(namespace, name):
+        raise VolumeInUse(
+            "VolumeInUse", f"Volume {name} is being copied to {', '.join(copies)}; wait for it"
         )
     refresh_usage(namespace)
-    return Outcome(phase="Deleting", ready=False, reason="Deleting", message="releasing the claim")
+    return Outcome(
+        phase=VolumePhase.DELETING, ready=False, reason="Deleting", message="releasing the claim"
+    )
 
 
-register(Parent(VOLUME, volume_children, ensure_volume, observe_volume, volume_dependencies))
-register_dependencies(GROUP, VERSION, "images")
-register_dependencies(GROUP, VERSION, "volumes")
-register_dependencies(GROUP, VERSION, "snapshots")
+PARENT = Parent(
+    VOLUME,
+    volumes_by_name,
+    volume_children,
+    ensure_volume,
+    observe_volume,
+    release_volume,
+    volume_dependencies,
+    volumes_by_dependency,
+)
+register(PARENT)
 
 
 @kopf.on.event("kubevirt.io", "v1", "virtualmachines")
-def machine_changed(body: kopf.Body, **kwargs: Any) -> None:
+def machine_changed(body: kopf.Body, **_: Any) -> None:
     """Attachments changed: refresh the Volumes this machine uses now or used before."""
     _refresh_attachments(
-        body["metadata"]["namespace"], body["metadata"]["name"], claims_of(dict(body)), kwargs
+        body["metadata"]["namespace"], body["metadata"]["name"], claims_of(dict(body))
     )
 
 
 @kopf.on.event(GROUP, VERSION, "servers")
-def server_attachments_changed(body: kopf.Body, **kwargs: Any) -> None:
+def server_attachments_changed(body: kopf.Body, **_: Any) -> None:
     """A Server's status.volumes changed: its Volumes turn InUse, or Available again."""
     volumes = {v.get("name") for v in (body.get("status") or {}).get("volumes") or []}
-    _refresh_attachments(body["metadata"]["namespace"], body["metadata"]["name"], volumes, kwargs)
+    _refresh_attachments(body["metadata"]["namespace"], body["metadata"]["name"], volumes)
 
 
-def _refresh_attachments(
-    namespace: str, holder: str, claims: set[Any], indexes: dict[str, Any]
-) -> None:
-    index: kopf.Index[str, kopf.Body] = indexes["volumes_by_name"]
-    for key in [k for k in index if k.startswith(f"{namespace}/")]:
-        for volume in index.get(key, []):
-            status = volume.get("status") or {}
-            involved = volume["metadata"]["name"] in claims or status.get("attachedTo") == holder
-            if involved and status.get("phase") in (*USABLE, "Resizing"):
-                run(VOLUME, volume, observe_volume)
+def _refresh_attachments(namespace: str, holder: str, claims: set[Any]) -> None:
+    """The Volumes a machine uses, and those last seen attached to it: a deleted one may be
+    free to go now, the others report InUse or Available."""
+    involved = [v for claim in claims for v in volumes_by_name.get(parent_key(namespace, claim))]
+    involved += volumes_by_holder.get(parent_key(namespace, holder))
+    for volume in involved:
+        if deleting(volume):
+            finish_deletion(PARENT, volume)
+        elif (volume.get("status") or {}).get("phase") in (*USABLE_PHASES, VolumePhase.RESIZING):
+            run(VOLUME, volume, observe_volume)
+
+
+@kopf.on.event(*DATAVOLUMES)
+def volume_copy_changed(body: kopf.Body, **_: Any) -> None:
+    """A copy from a Volume finished or went away: the Volume's deletion may wait for it."""
+    source = source_claim(body)
+    for volume in volumes_by_name.get(source) if source else []:
+        finish_deletion(PARENT, volume)

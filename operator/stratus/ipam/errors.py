@@ -1,10 +1,15 @@
 """Why an address could not be handed out; each becomes a condition on the Server asking."""
 
+from stratus.api.server import ServerCondition
 from stratus.core.errors import Conflict, InvalidInput, StratusError
+
+ALLOCATING = ServerCondition.ADDRESSES_ALLOCATED
 
 
 class InvalidSubnet(InvalidInput):
     """The subnet passed the API server's checks but cannot be allocated from."""
+
+    condition = ALLOCATING
 
     def __init__(self, network: str, problems: list[str]) -> None:
         super().__init__("InvalidSubnet", f"network {network}: {'; '.join(problems)}")
@@ -14,9 +19,13 @@ class InvalidSubnet(InvalidInput):
 class InvalidFixedIp(InvalidInput):
     """A requested fixed IP that no interface of this subnet may have."""
 
+    condition = ALLOCATING
+
 
 class AddressInUse(Conflict):
     """The requested fixed IP is held by someone else."""
+
+    condition = ALLOCATING
 
     def __init__(self, address: str, network: str, holder: str) -> None:
         super().__init__(
@@ -30,6 +39,8 @@ class AddressInUse(Conflict):
 
 class NetworkFull(StratusError):
     """Every allocatable address is held; one frees up when a holder goes away."""
+
+    condition = ALLOCATING
 
     retry_after = 60.0
 

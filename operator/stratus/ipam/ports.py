@@ -11,14 +11,16 @@ from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
 from typing import Any
 
+import kopf
 from kubernetes.client.exceptions import ApiException
 
 from stratus.api.network import Subnet
 from stratus.api.port import PORT
 from stratus.builders.meta import Owner
-from stratus.constants import API_VERSION, GROUP, LABEL_MANAGED_BY, MANAGED_BY
+from stratus.constants import API_VERSION, GROUP, LABEL_MANAGED_BY, MANAGED_BY, VERSION
 from stratus.core import kube
 from stratus.core.errors import BackendUnavailable, Conflict
+from stratus.core.indexes import index
 from stratus.ipam.allocator import (
     canonical,
     capacity,
@@ -270,21 +272,29 @@ class _Claim:
 def _holder_ports(
     namespace: str, holder: Holder, network: str | None = None, interface: int | None = None
 ) -> list[Manifest]:
-    """The holder's Ports, each read to check it: label values of long names may be shared."""
+    """The holder's Ports, checked by their spec: label values of long names may be shared."""
     labels = holder.labels()
     if network is not None:
         labels[LABEL_NETWORK] = label_value(network)
     if interface is not None:
         labels[LABEL_INTERFACE] = str(interface)
     selector = ",".join(f"{key}={value}" for key, value in labels.items())
-    found = []
-    for name in kube.list_names(API_VERSION, PORT.kind, namespace, selector):
-        port = kube.read(API_VERSION, PORT.kind, name, namespace)
-        if port is None or port["spec"]["holder"] != str(holder):
-            continue
-        if network in (None, port["spec"]["network"]):
-            found.append(port)
-    return found
+    return [
+        port
+        for port in kube.list_objects(API_VERSION, PORT.kind, namespace, selector)
+        if port["spec"]["holder"] == str(holder) and network in (None, port["spec"]["network"])
+    ]
+
+
+@index(GROUP, VERSION, PORT.plural)
+def addresses_by_network(body: kopf.Body, **_: Any) -> dict[tuple[str, str], str]:
+    """Taken addresses by (namespace, network), so an allocation starts past them."""
+    return {port_index_key(body): str(body["spec"]["address"])}
+
+
+def taken_addresses(namespace: str, network: str) -> frozenset[str]:
+    """The addresses the index has seen taken on a network; maybe a step behind the API."""
+    return frozenset(addresses_by_network.get((namespace, network)))
 
 
 def _digest(text: str) -> str:

@@ -5,7 +5,10 @@ kube-scheduler makes the final choice among the nodes that pass."""
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from stratus.api.server import ServerCondition
 from stratus.core.errors import StratusError
+
+NO_VALID_HOST = "NoValidHost"
 
 
 class NoValidHost(StratusError):
@@ -14,6 +17,7 @@ class NoValidHost(StratusError):
 
     retry_after = 600.0
     phase = "Error"
+    condition = ServerCondition.WORKLOAD_READY
 
 
 @dataclass(frozen=True)
@@ -111,5 +115,5 @@ def hosts_for(nodes: Iterable[Node], request: Request) -> list[str]:
             break
     if not remaining:
         detail = "; ".join(eliminated) if eliminated else "the cluster has no nodes"
-        raise NoValidHost("NoValidHost", f"No valid host was found among {total} nodes: {detail}")
+        raise NoValidHost(NO_VALID_HOST, f"No valid host was found among {total} nodes: {detail}")
     return [node.name for node in remaining]

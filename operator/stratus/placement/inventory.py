@@ -5,7 +5,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from stratus.core.errors import BackendUnavailable
-from stratus.core.quota import amount
+from stratus.core.indexes import IndexHandle
+from stratus.core.units import amount
 from stratus.placement.filters import Node
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
@@ -77,25 +78,31 @@ class Inventory:
     """Live views (Kopf indexes) of nodes, what pods request on each, and where each
     ServerGroup's members run."""
 
-    def __init__(self, indexes: Mapping[str, Any]) -> None:
-        self._nodes = indexes["nodes_for_placement"]
-        self._requests = indexes["pod_requests_by_node"]
-        self._groups = indexes["server_group_hosts"]
+    def __init__(
+        self,
+        nodes: IndexHandle[dict[str, Any]],
+        requests: IndexHandle[tuple[int, int]],
+        groups: IndexHandle[str],
+    ) -> None:
+        self._nodes, self._requests, self._groups = nodes, requests, groups
 
     def nodes(self) -> list[Node]:
-        return nodes_of(self._nodes, self._requests)
+        return nodes_of(self._nodes.index(), self._requests.index())
 
     def group_hosts(self, namespace: str, group: str) -> frozenset[str]:
-        return frozenset(self._groups.get(f"{namespace}/{group}", ()))
+        return frozenset(self._groups.get(f"{namespace}/{group}"))
 
 
 _current: list[Inventory] = []
 
 
-def bind(indexes: Mapping[str, Any]) -> None:
-    """Keep the indexes Kopf hands to handlers: they are live views that stay current."""
-    if not _current and "nodes_for_placement" in indexes:
-        _current.append(Inventory(indexes))
+def bind(
+    nodes: IndexHandle[dict[str, Any]],
+    requests: IndexHandle[tuple[int, int]],
+    groups: IndexHandle[str],
+) -> None:
+    """The indexes placement reads, declared by the placement handlers."""
+    _current[:] = [Inventory(nodes, requests, groups)]
 
 
 def current() -> Inventory:

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stratus.builders.meta import Manifest
+from stratus.placement.filters import NO_VALID_HOST
 
 VM_BUILDING = ("Provisioning", "Starting", "WaitingForVolumeBinding", "Migrating", "Unknown")
 VM_FAILED = (
@@ -45,7 +46,7 @@ def vm_state(running: bool, vm: Manifest | None, vmi: Manifest | None) -> State:
     if printable == "ErrorUnschedulable":
         scheduled = _condition(vmi, "PodScheduled") or _condition(vm, "PodScheduled")
         detail = scheduled.get("message") or "no node can hold the VirtualMachine"
-        return State("Error", False, "NoValidHost", f"kube-scheduler: {detail}")
+        return State("Error", False, NO_VALID_HOST, f"kube-scheduler: {detail}")
     failure = _condition(vm, "Failure")
     if printable in VM_FAILED or failure.get("status") == "True":
         detail = failure.get("message") or _condition(vm, "Ready").get("message") or printable
@@ -83,7 +84,7 @@ def pod_state(running: bool, pod: Manifest | None) -> State:
     status = pod.get("status") or {}
     scheduled = _condition(pod, "PodScheduled")
     if scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
-        return State("Error", False, "NoValidHost", f"kube-scheduler: {scheduled.get('message')}")
+        return State("Error", False, NO_VALID_HOST, f"kube-scheduler: {scheduled.get('message')}")
     for container in status.get("containerStatuses") or []:
         waiting = (container.get("state") or {}).get("waiting") or {}
         if waiting.get("reason") in VM_FAILED:
