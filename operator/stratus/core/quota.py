@@ -20,6 +20,8 @@ from stratus.core.resolve import project_of
 from stratus.core.units import amount, gibibytes, quantity
 from stratus.core.workqueue import hold
 
+QUOTA_EXCEEDED = "QuotaExceeded"
+
 
 class QuotaExceeded(StratusError):
     """Admitting this would take the Project over its quota. What can change that (an object
@@ -80,7 +82,7 @@ def _check(
         if limit is not None and used + wanted > limit:
             shown = gibibytes if resource in ("storage", "memory") else str
             raise QuotaExceeded(
-                "QuotaExceeded",
+                QUOTA_EXCEEDED,
                 f"{resource} quota of Project {project['metadata']['name']} exceeded: "
                 f"{shown(used)} used by other {what} + {shown(wanted)} requested "
                 f"> {shown(limit)} allowed",

@@ -5,6 +5,7 @@ from typing import Any
 
 import kopf
 
+from stratus.api.common import QUOTA_ADMITTED
 from stratus.api.volume import USABLE_PHASES, VOLUME, VolumePhase, VolumeSpec
 from stratus.builders.meta import ChildRef, Children, Manifest, Owner
 from stratus.builders.storage import (
@@ -21,7 +22,7 @@ from stratus.core.errors import InvalidInput, WaitingForContents
 from stratus.core.indexes import index
 from stratus.core.parents import Parent, dependency_key, finish_deletion, parent_key, register, run
 from stratus.core.quota import admit_storage, refresh_usage
-from stratus.core.reconcile import Outcome, deleting, parse_spec, reconcile
+from stratus.core.reconcile import Check, Outcome, deleting, parse_spec, reconcile
 from stratus.core.resolve import attach_key, image_copy, ready_dependency, split_reference
 from stratus.core.units import amount
 from stratus.core.workqueue import hold
@@ -152,7 +153,9 @@ def ensure_volume(body: kopf.Body) -> Outcome:
     kube.sync(children)
     if grows and spec.source is not None and not spec.source.snapshot:
         kube.apply(resized_claim(owner, spec.size))
-    return observe_volume(body)
+    outcome = observe_volume(body)
+    outcome.checks[QUOTA_ADMITTED] = Check(True, "Admitted", f"{spec.size} of storage")
+    return outcome
 
 
 def _requested(claim: Manifest | None) -> str | None:
