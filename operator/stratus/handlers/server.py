@@ -189,7 +189,7 @@ def resolve_boot(
     namespace = str(owner.namespace)
     if spec.boot_volume:
         if workload is None:
-            _attachable(owner, spec.boot_volume, "BootVolumeNotReady")
+            attachable(owner, spec.boot_volume, "BootVolumeNotReady")
         return Boot(claim=spec.boot_volume), None
     if workload is not None and spec.runtime == "kata":
         return Boot(), "docker://" + str(workload["spec"]["containers"][0]["image"])
@@ -217,7 +217,7 @@ def resolve_boot(
     ), None
 
 
-def _attachable(owner: Owner, volume: str, reason: str) -> Manifest:
+def attachable(owner: Owner, volume: str, reason: str) -> Manifest:
     """A Volume this Server may attach: usable, and not attached elsewhere unless shareable."""
     found = ready_dependency("Volume", volume, str(owner.namespace), USABLE_PHASES, reason)
     holder = (found.get("status") or {}).get("attachedTo")
@@ -244,7 +244,7 @@ def resolve_disks(
             disks.append(Disk(volume, present[name][0], block, present[name][1]))
             continue
         try:
-            found = _attachable(owner, volume, "VolumeNotReady")
+            found = attachable(owner, volume, "VolumeNotReady")
         except DependencyNotReady as error:
             waiting.append(error.message)
             continue

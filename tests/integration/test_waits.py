@@ -1,0 +1,249 @@
+"""Waits that end on the event that ends them, never on a timer: a deletion waiting for a
+workload, an attachment, a Network's holders or an Image's copies, and a quota refusal.
+Each is also proven quiet while it waits: no pass runs over an object that has nothing new
+to see, where the old code looked again every few seconds."""
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import Cluster, Operator, stratus_object
+
+POLL_WINDOW = 12.0
+"""Longer than any poll period the waits had (5 s, 10 s), so a poll would be seen."""
+HOLD = "stratus.test/hold"
+"""A finalizer of the test's own, to keep a child from going for as long as it needs."""
+
+
+@pytest.fixture
+def project(cluster: Cluster, operator: Operator, name: str) -> str:
+    cluster.apply(
+        "\n---\n".join(
+            [
+                stratus_object(
+                    "Project", name, {"deletionPolicy": "Cascade", "quota": {"cores": 1}}
+                ),
+                stratus_object("Flavor", f"{name}-one", {"vcpus": 1, "memory": "1Gi"}),
+            ]
+        )
+    )
+    cluster.wait(f"project/{name}", "condition=Ready", timeout=90)
+    cluster.apply(
+        "\n---\n".join(
+            [
+                stratus_object(
+                    "Network",
+                    "lan",
+                    {"hostInterface": "br1", "subnet": {"cidr": "10.40.0.0/24"}},
+                    name,
+                ),
+                stratus_object(
+                    "Image",
+                    "cirros",
+                    {
+                        "source": {
+                            "registry": "docker://quay.io/kubevirt/cirros-container-disk-demo"
+                        }
+                    },
+                    name,
+                ),
+            ]
+        )
+    )
+    cluster.kubectl(
+        "wait", "--for=condition=Ready", "networks,images", "--all", "-n", name, "--timeout=60s"
+    )
+    return name
+
+
+def server(cluster: Cluster, name: str, project: str, **spec: Any) -> None:
+    flavor = f"{project}-one"
+    networks = [{"network": "lan"}]
+    cluster.apply(
+        stratus_object(
+            "Server",
+            name,
+            {"flavor": flavor, "image": "cirros", "networks": networks, **spec},
+            project,
+        )
+    )
+
+
+def reconciles(operator: Operator, kind: str) -> float:
+    return operator.counter("controller_runtime_reconcile_total", controller=kind)
+
+
+def quiet_while(operator: Operator, kind: str, waiting: Callable[[], bool]) -> None:
+    """For POLL_WINDOW seconds the wait goes on and no pass over `kind` runs."""
+    before = reconciles(operator, kind)
+    deadline = time.monotonic() + POLL_WINDOW
+    while time.monotonic() < deadline:
+        assert waiting(), "the wait ended by itself"
+        time.sleep(0.5)
+    assert reconciles(operator, kind) == before, f"{kind} was looked at again while it waited"
+
+
+def reason_of(cluster: Cluster, kind: str, name: str, namespace: str) -> str | None:
+    found = cluster.get(kind, name, namespace) or {}
+    ready = [c for c in (found.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"]
+    return ready[0]["reason"] if ready else None
+
+
+def hold(cluster: Cluster, resource: str, name: str, namespace: str, on: bool) -> None:
+    finalizers = [HOLD] if on else []
+    patch = '{"metadata":{"finalizers":' + str(finalizers).replace("'", '"') + "}}"
+    cluster.kubectl("patch", resource, name, "-n", namespace, "--type", "merge", "-p", patch)
+
+
+def test_a_deleted_server_goes_when_its_machine_goes_not_on_a_poll(
+    cluster: Cluster, operator: Operator, project: str
+) -> None:
+    server(cluster, "web", project)
+    cluster.wait("server/web", "condition=Ready", project, timeout=120)
+    hold(cluster, "vm", "web", project, on=True)
+    cluster.kubectl("delete", "server", "web", "-n", project, "--wait=false")
+    cluster.wait_until(
+        "the machine to be asked to go",
+        lambda: (
+            (cluster.get("vm", "web", project) or {}).get("metadata", {}).get("deletionTimestamp")
+        ),
+    )
+    cluster.wait_until("the instance to go", lambda: cluster.get("vmi", "web", project) is None)
+    cluster.wait_until("the launcher to go", lambda: not pods(cluster, project))
+    quiet_while(operator, "Server", lambda: cluster.get("server", "web", project) is not None)
+    hold(cluster, "vm", "web", project, on=False)
+    cluster.wait("server/web", "delete", project, timeout=30)
+    ports = cluster.kubectl("get", "ports", "-n", project, "-o", "name").stdout
+    assert ports.strip() == "", "the Server's address was not released"
+
+
+def pods(cluster: Cluster, namespace: str) -> list[str]:
+    return cluster.kubectl("get", "pods", "-n", namespace, "-o", "name").stdout.split()
+
+
+def test_a_deleted_volume_goes_when_it_is_detached_not_on_a_poll(
+    cluster: Cluster, operator: Operator, project: str
+) -> None:
+    cluster.apply(stratus_object("Volume", "data", {"size": "1Gi"}, project))
+    cluster.wait("volume/data", "condition=Ready", project)
+    server(cluster, "db", project, volumes=["data"])
+    cluster.wait("volume/data", "jsonpath={.status.phase}=InUse", project, timeout=120)
+    cluster.settled("server", "db", project)
+    cluster.kubectl("delete", "volume", "data", "-n", project, "--wait=false")
+    cluster.wait_until(
+        "VolumeInUse", lambda: reason_of(cluster, "volume", "data", project) == "VolumeInUse"
+    )
+    quiet_while(operator, "Volume", lambda: cluster.get("volume", "data", project) is not None)
+    server(cluster, "db", project, volumes=[])
+    cluster.wait("volume/data", "delete", project, timeout=60)
+
+
+def test_a_network_with_servers_on_it_waits_for_them_and_then_goes(
+    cluster: Cluster, operator: Operator, project: str
+) -> None:
+    server(cluster, "app", project)
+    cluster.wait("server/app", "condition=Ready", project, timeout=120)
+    cluster.settled("server", "app", project)
+    cluster.kubectl("delete", "network", "lan", "-n", project, "--wait=false")
+    cluster.wait_until(
+        "NetworkInUse", lambda: reason_of(cluster, "network", "lan", project) == "NetworkInUse"
+    )
+    found = cluster.get("network", "lan", project)
+    assert found is not None
+    message = next(c for c in found["status"]["conditions"] if c["type"] == "Ready")["message"]
+    assert f"Server/{project}/app" in message
+    assert cluster.get("network-attachment-definitions", "lan", project) is not None
+    quiet_while(operator, "Network", lambda: cluster.get("network", "lan", project) is not None)
+    cluster.kubectl("delete", "server", "app", "-n", project, "--wait=false")
+    cluster.wait("network/lan", "delete", project, timeout=60)
+    cluster.wait_until(
+        "usage to count no Network",
+        lambda: cluster.get("project", project)["status"]["usage"]["networks"] == 0,
+    )
+
+
+def test_a_network_deleted_while_the_operator_is_down_is_released_when_it_is_back(
+    cluster: Cluster, operator: Operator, project: str
+) -> None:
+    cluster.apply(stratus_object("Network", "spare", {"subnet": {"cidr": "10.41.0.0/24"}}, project))
+    cluster.wait("network/spare", "condition=Ready", project)
+    cluster.wait_until(
+        "usage to count both Networks",
+        lambda: cluster.get("project", project)["status"]["usage"]["networks"] == 2,
+    )
+    operator.kill()
+    try:
+        cluster.kubectl("delete", "network", "spare", "-n", project, "--wait=false")
+        time.sleep(1)
+        assert cluster.get("network", "spare", project) is not None, "nothing held it back"
+    finally:
+        operator.start()
+    cluster.wait("network/spare", "delete", project, timeout=60)
+    cluster.wait_until(
+        "usage to count one Network",
+        lambda: cluster.get("project", project)["status"]["usage"]["networks"] == 1,
+    )
+
+
+def test_an_image_being_copied_keeps_its_golden_volume_until_the_copy_is_done(
+    cluster: Cluster, operator: Operator, project: str
+) -> None:
+    cluster.apply(
+        stratus_object(
+            "Image", "noble", {"source": {"url": "https://images.example.org/noble.qcow2"}}, project
+        )
+    )
+    cluster.wait("image/noble", "condition=Ready", project, timeout=90)
+    golden_namespace, golden = cluster.get("image", "noble", project)["status"][
+        "goldenVolume"
+    ].split("/")
+    # A copy that cannot finish yet: its claim waits for a storage class that is not there.
+    cluster.apply(
+        {
+            "apiVersion": "cdi.kubevirt.io/v1beta1",
+            "kind": "DataVolume",
+            "metadata": {"name": "copy", "namespace": project},
+            "spec": {
+                "source": {"pvc": {"namespace": golden_namespace, "name": golden}},
+                "storage": {
+                    "resources": {"requests": {"storage": "1Gi"}},
+                    "storageClassName": "not-there-yet",
+                },
+            },
+        }
+    )
+    cluster.settled("datavolume", "copy", project)
+    cluster.kubectl("delete", "image", "noble", "-n", project, "--wait=false")
+    cluster.wait_until(
+        "ImageInUse", lambda: reason_of(cluster, "image", "noble", project) == "ImageInUse"
+    )
+    assert cluster.get("datavolume", golden, golden_namespace) is not None
+    quiet_while(operator, "Image", lambda: cluster.get("image", "noble", project) is not None)
+    assert cluster.get("datavolume", golden, golden_namespace) is not None
+    cluster.kubectl("delete", "datavolume", "copy", "-n", project)
+    cluster.wait("image/noble", "delete", project, timeout=60)
+    cluster.wait_until(
+        "the golden volume to go",
+        lambda: cluster.get("datavolume", golden, golden_namespace) is None,
+    )
+
+
+def test_a_server_refused_by_quota_is_admitted_as_soon_as_another_goes(
+    cluster: Cluster, operator: Operator, project: str
+) -> None:
+    server(cluster, "first", project)
+    cluster.wait("server/first", "condition=Ready", project, timeout=120)
+    server(cluster, "second", project)
+    cluster.wait_until(
+        "QuotaExceeded", lambda: reason_of(cluster, "server", "second", project) == "QuotaExceeded"
+    )
+    found = cluster.get("server", "second", project)
+    assert found is not None
+    admitted = next(c for c in found["status"]["conditions"] if c["type"] == "QuotaAdmitted")
+    assert (admitted["status"], admitted["reason"]) == ("False", "QuotaExceeded")
+    cluster.kubectl("delete", "server", "first", "-n", project, "--wait=false")
+    # The refusal's own retry is minutes away: only the deletion's event can admit it this soon.
+    cluster.wait("server/second", "condition=QuotaAdmitted", project, timeout=30)
+    cluster.wait("server/second", "condition=Ready", project, timeout=120)
