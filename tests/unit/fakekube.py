@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from kubernetes.client.exceptions import ApiException
 
 from stratus.core import kube
 
@@ -88,6 +89,14 @@ class FakeKube:
         if kind in self.on_delete:
             self.on_delete[kind](found)
 
+    def create(self, manifest: Manifest) -> Manifest:
+        """Refuses a second object of the same name with 409, as the API server does."""
+        self.calls["create"] += 1
+        metadata = manifest["metadata"]
+        if self.get(manifest["kind"], metadata["name"], metadata.get("namespace")) is not None:
+            raise ApiException(status=409, reason="AlreadyExists")
+        return copy.deepcopy(self.add(copy.deepcopy(manifest)))
+
     def remove_finalizer(self, body: Manifest, finalizer: str) -> None:
         self.calls["remove_finalizer"] += 1
         metadata = body["metadata"]
@@ -98,7 +107,7 @@ class FakeKube:
             ]
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> "FakeKube":
-        for name in ("read", "list_objects", "list_names", "patch_status", "delete"):
+        for name in ("read", "list_objects", "list_names", "patch_status", "delete", "create"):
             monkeypatch.setattr(kube, name, getattr(self, name))
         monkeypatch.setattr(kube, "remove_finalizer", self.remove_finalizer)
         return self

@@ -1,5 +1,6 @@
-"""Passes over one Server that race: a reboot is carried out exactly once, whichever pass
-(the Server's own handler, its instance's event) runs first and whatever snapshot it had."""
+"""Passes over one Server: a reboot is carried out exactly once, whichever pass (the Server's
+own handler, its instance's event) runs first and whatever snapshot it had; and an address is
+taken with one create however many the Network already holds."""
 
 import threading
 from typing import Any
@@ -7,10 +8,13 @@ from typing import Any
 import kopf
 import pytest
 
-from stratus.api.server import SERVER
-from stratus.core import workqueue
+from stratus.api.network import NetworkSpec
+from stratus.api.server import SERVER, ServerFlavor, ServerSpec
+from stratus.builders.meta import Owner
+from stratus.builders.server import Boot, Placement
+from stratus.core import indexes, workqueue
 from stratus.core.reconcile import key_of, reconcile
-from stratus.handlers.server import observe_server
+from stratus.handlers.server import Inputs, interfaces_of, observe_server
 from tests.unit.fakekube import FakeKube
 
 AT = "2026-12-02T10:00:00Z"
@@ -73,3 +77,40 @@ def test_two_passes_racing_with_an_old_snapshot_reboot_exactly_once(api: FakeKub
 
 def _pass(snapshot: kopf.Body) -> None:
     reconcile(SERVER, snapshot, observe_server)
+
+
+def test_a_new_servers_address_costs_one_create_however_many_are_taken(
+    api: FakeKube, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Allocation starts past the addresses the Port index has seen taken, instead of trying
+    each from the bottom; the name-as-lock still decides."""
+    taken = {("acme", "lan"): [f"10.0.0.{host}" for host in range(2, 202)]}
+    monkeypatch.setattr(indexes, "_bound", {"addresses_by_network": taken})
+    network = NetworkSpec.model_validate(
+        {"hostInterface": "br1", "subnet": {"cidr": "10.0.0.0/24", "gateway": "10.0.0.1"}}
+    )
+    for address in taken["acme", "lan"]:
+        api.add(
+            {
+                "apiVersion": "stratus.io/v1alpha1",
+                "kind": "Port",
+                "metadata": {"name": "lan." + address.replace(".", "-"), "namespace": "acme"},
+                "spec": {"network": "lan", "address": address, "holder": "Server/acme/other"},
+            }
+        )
+    spec = ServerSpec.model_validate(
+        {"flavor": "m1", "image": "cirros", "networks": [{"network": "lan"}]}
+    )
+    inputs = Inputs(
+        flavor=ServerFlavor(name="m1", vcpus=1, memory="1Gi"),
+        boot=Boot(),
+        registry=None,
+        networks=[("acme", "lan", network)],
+        disks=[],
+        placement=Placement(),
+        public_key=None,
+    )
+    api.calls.clear()
+    (interface,) = interfaces_of(Owner("Server", "web", "uid-web", "acme"), spec, inputs, True)
+    assert interface.address == "10.0.0.202"
+    assert api.calls["create"] == 1

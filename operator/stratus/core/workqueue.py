@@ -13,6 +13,7 @@ delay, with the failure count kept for backoff. Idle keys leave no state behind.
 import contextlib
 import heapq
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+logger = logging.getLogger(__name__)
 REQUEUE_THREADS = 4
 """Threads that start due retries; each runs its pass like an event's thread would."""
 
@@ -115,9 +117,10 @@ def _leave(key: str, slot: _Slot) -> None:
                     del _slots[key]
                 return
             slot.queued = None
-        # A failed queued pass must not keep the key held, nor stop the caller's own cleanup.
-        with contextlib.suppress(Exception):
+        try:
             queued[1]()
+        except Exception:  # a failed queued pass must not keep the key held for good
+            logger.exception("a pass left for %s failed", key)
 
 
 def busy_keys() -> int:
