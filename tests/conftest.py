@@ -1,6 +1,7 @@
 """Fixtures shared by the whole suite."""
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,14 @@ UpstreamSchema = Callable[[str, str], dict[str, Any]]
 
 @pytest.fixture(scope="session")
 def upstream_schemas() -> Path:
-    """Upstream JSON schemas of third-party kinds: beside the project, not in a user's clone."""
+    """Upstream JSON schemas of third-party kinds: beside the project, not in a user's clone.
+    A clone without them skips these checks; CI, which must run them, fails instead."""
     if not UPSTREAM_SCHEMAS.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(
+                f"{UPSTREAM_SCHEMAS} is absent, and CI must run the upstream schema checks: "
+                "check out the shared folder beside the project"
+            )
         pytest.skip(f"{UPSTREAM_SCHEMAS} is absent: upstream schema checks need ../shared")
     return UPSTREAM_SCHEMAS
 

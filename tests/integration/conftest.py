@@ -15,13 +15,20 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes.config import kube_config
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from devcluster.cluster import State, down, free_port, install, run_kubectl, running, up
 from stratus.constants import API_VERSION
 from stratus.core import kube
 
-REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
 RESYNC_SECONDS = 5
+QUIET_SECONDS = 5
+"""How long to watch for nothing happening where no timer is due sooner (a Server's is
+NoValidHost's safety net, minutes away): long enough for the events a change sets off."""
+WRITE_VERBS = frozenset({"create", "apply", "patch", "patch_status", "delete"})
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 """A KeyPair's key for tests that need one and do not look into it."""
 
@@ -106,7 +113,12 @@ def stratus_object(kind: str, name: str, spec: dict[str, Any], namespace: str | 
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked after_everything look back over the whole session: run them last."""
+    """Every test in this folder is an integration test, so `-m "not integration"` leaves the
+    unit tests alone. Tests marked after_everything look back over the whole session: run them
+    last. The hook sees the whole session's items, not only this folder's."""
+    for item in items:
+        if item.path.is_relative_to(HERE):
+            item.add_marker(pytest.mark.integration)
     items.sort(key=lambda item: item.get_closest_marker("after_everything") is not None)
 
 
@@ -210,6 +222,70 @@ class Operator:
         ) as response:
             text: str = response.read().decode()
             return text
+
+    def samples(self, name: str) -> Iterator[Sample]:
+        """The samples of one metric (a counter's "..._total"), as the operator exports them."""
+        for family in text_string_to_metric_families(self.metrics()):
+            yield from (sample for sample in family.samples if sample.name == name)
+
+    def counter(self, name: str, **labels: str) -> float:
+        """A counter's total since this process started, over the samples carrying `labels`:
+        counter("controller_runtime_reconcile_total", controller="Project")."""
+        return sum(s.value for s in self.samples(name) if labels.items() <= s.labels.items())
+
+    def writes(self, *kinds: str) -> float:
+        """Write requests this process has sent to the API, to objects of `kinds` or of any."""
+        requests = list(self.samples("stratus_api_requests_total"))
+        assert requests, (
+            "the operator counts no API requests: a count of writes would prove nothing"
+        )
+        return sum(
+            s.value
+            for s in requests
+            if s.labels["verb"] in WRITE_VERBS and (not kinds or s.labels["kind"] in kinds)
+        )
+
+    def log_about(self, namespace: str | None, name: str, message: str) -> list[str]:
+        """This session's log messages about one object that contain `message`."""
+        found = []
+        for line in self.session_log():
+            entry = json.loads(line) if line.startswith("{") else {}
+            about = entry.get("object") or {}
+            if (about.get("namespace"), about.get("name")) == (namespace, name) and (
+                message in entry.get("message", "")
+            ):
+                found.append(entry["message"])
+        return found
+
+    def assert_quiet(
+        self,
+        resource: str,
+        name: str,
+        namespace: str | None = None,
+        *,
+        kinds: tuple[str, ...] = (),
+        window: float = QUIET_SECONDS,
+    ) -> None:
+        """Nothing happens for `window` seconds: the operator sends no write request (to
+        objects of `kinds`, or of any kind), and the object's resourceVersion stays, which also
+        catches what Kopf writes with its own client. The window must cover any timer due on
+        the object, or a write it makes is simply not seen."""
+        what = f"{resource} {name}"
+
+        def observed() -> tuple[float, str]:
+            found = self.cluster.get(resource, name, namespace)
+            assert found is not None, f"{what} is gone"
+            return self.writes(*kinds), found["metadata"]["resourceVersion"]
+
+        before = observed()
+        deadline = time.monotonic() + window
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            now = observed()
+            assert now == before, (
+                f"{what} was not left alone for {window}s: operator writes {before[0]:g} -> "
+                f"{now[0]:g}, resourceVersion {before[1]} -> {now[1]}"
+            )
 
 
 @pytest.fixture(scope="session")

@@ -208,7 +208,7 @@ def test_versioning_quota_access_and_lifecycle_are_applied_and_follow_changes(
 
 
 def test_drift_on_the_store_is_corrected_at_the_next_reconcile(
-    cluster: Cluster, project: str, admin_s3: Minio, admin: MinioAdmin
+    cluster: Cluster, operator: Operator, project: str, admin_s3: Minio, admin: MinioAdmin
 ) -> None:
     cluster.apply(
         bucket(
@@ -222,10 +222,9 @@ def test_drift_on_the_store_is_corrected_at_the_next_reconcile(
     )
     keys = credentials(cluster, "drift", project)
     name = keys["bucket"]
-    version = cluster.settled("bucket", "drift", project)["metadata"]["resourceVersion"]
-    # Quiet while nothing differs: resyncs read the store and write nothing, there or here.
-    time.sleep(RESYNC_SECONDS * 2 + 1)
-    assert cluster.get("bucket", "drift", project)["metadata"]["resourceVersion"] == version
+    cluster.settled("bucket", "drift", project)
+    # Quiet while nothing differs: two resyncs read the store and write nothing, there or here.
+    operator.assert_quiet("bucket", "drift", project, window=RESYNC_SECONDS * 2 + 1)
     assert corrections(cluster, project, "drift") == set()
 
     # Someone with the store's admin keys undoes everything behind Stratus's back.
@@ -448,13 +447,5 @@ def test_an_outage_of_the_store_is_reported_backed_off_and_recovered(
 
 
 def _retries(operator: Operator, namespace: str, bucket_name: str) -> list[str]:
-    """The operator's log lines of a Bucket's change handler failing temporarily."""
-    found = []
-    for line in operator.session_log():
-        entry = json.loads(line)
-        about = entry.get("object") or {}
-        if (about.get("namespace"), about.get("name")) == (namespace, bucket_name) and (
-            "'bucket_changed' failed temporarily" in entry["message"]
-        ):
-            found.append(line)
-    return found
+    """The operator's log messages of a Bucket's change handler failing temporarily."""
+    return operator.log_about(namespace, bucket_name, "'bucket_changed' failed temporarily")

@@ -7,6 +7,9 @@ import pytest
 
 from tests.integration.conftest import Cluster, Operator, stratus_object
 
+RECONCILES = "controller_runtime_reconcile_total"
+APPLIES = "stratus_apply_requests_total"
+
 
 def project(name: str, **spec: Any) -> str:
     return stratus_object("Project", name, spec)
@@ -341,20 +344,14 @@ def test_restart_resumes_every_project_and_writes_nothing_unchanged(
     # Resuming is one pass over every Project: wait until it has covered all of them.
     projects = len(json.loads(cluster.kubectl("get", "projects", "-o", "json").stdout)["items"])
     cluster.wait_until(
-        "the resume pass", lambda: _project_reconciles(operator) >= projects, timeout=120
+        "the resume pass",
+        lambda: operator.counter(RECONCILES, controller="Project") >= projects,
+        timeout=120,
     )
     after = {
         kind: cluster.get(kind, obj, ns)["metadata"]["resourceVersion"] for kind, obj, ns in watched
     }
     assert after == before
-
-
-def _project_reconciles(operator: Operator) -> float:
-    """Project reconciles of any result since the operator started, from its metrics."""
-    prefix = 'controller_runtime_reconcile_total{controller="Project",'
-    return sum(
-        float(m.split()[-1]) for m in operator.metrics().splitlines() if m.startswith(prefix)
-    )
 
 
 def test_metrics_count_reconciles_per_kind(cluster: Cluster, operator: Operator, name: str) -> None:
@@ -430,7 +427,7 @@ def test_a_child_event_without_drift_writes_nothing(
 ) -> None:
     cluster.apply(project(name))
     cluster.wait(f"project/{name}", "condition=Ready")
-    before = _applies(operator, "NetworkPolicy")
+    before = operator.counter(APPLIES, kind="NetworkPolicy")
     cluster.kubectl(
         "annotate", "networkpolicy", "stratus-project-isolation", "-n", name, "note=harmless"
     )
@@ -441,11 +438,4 @@ def test_a_child_event_without_drift_writes_nothing(
         "the isolation policy to come back",
         lambda: cluster.get("networkpolicy", "stratus-project-isolation", name),
     )
-    assert _applies(operator, "NetworkPolicy") - before == 1
-
-
-def _applies(operator: Operator, kind: str) -> float:
-    prefix = f'stratus_apply_requests_total{{kind="{kind}"}}'
-    return sum(
-        float(m.split()[-1]) for m in operator.metrics().splitlines() if m.startswith(prefix)
-    )
+    assert operator.counter(APPLIES, kind="NetworkPolicy") - before == 1

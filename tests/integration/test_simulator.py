@@ -22,8 +22,6 @@ import pytest
 from devcluster.cluster import running
 from tests.integration.conftest import REPO, Cluster
 
-pytestmark = pytest.mark.integration
-
 Manifest = dict[str, Any]
 KWOK_NODES = {"node-1", "node-2", "node-3"}
 PROVISIONER = "simulator.devcluster.stratus.io"
