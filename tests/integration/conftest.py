@@ -235,15 +235,19 @@ class Operator:
 
     def writes(self, *kinds: str) -> float:
         """Write requests this process has sent to the API, to objects of `kinds` or of any."""
+        return sum(self.writes_by_kind(*kinds).values())
+
+    def writes_by_kind(self, *kinds: str) -> dict[tuple[str, str], float]:
+        """The same, by (verb, kind), to say which write it was."""
         requests = list(self.samples("stratus_api_requests_total"))
         assert requests, (
             "the operator counts no API requests: a count of writes would prove nothing"
         )
-        return sum(
-            s.value
+        return {
+            (s.labels["verb"], s.labels["kind"]): s.value
             for s in requests
             if s.labels["verb"] in WRITE_VERBS and (not kinds or s.labels["kind"] in kinds)
-        )
+        }
 
     def log_about(self, namespace: str | None, name: str, message: str) -> list[str]:
         """This session's log messages about one object that contain `message`."""
@@ -272,19 +276,22 @@ class Operator:
         the object, or a write it makes is simply not seen."""
         what = f"{resource} {name}"
 
-        def observed() -> tuple[float, str]:
+        def observed() -> tuple[dict[tuple[str, str], float], str]:
             found = self.cluster.get(resource, name, namespace)
             assert found is not None, f"{what} is gone"
-            return self.writes(*kinds), found["metadata"]["resourceVersion"]
+            return self.writes_by_kind(*kinds), found["metadata"]["resourceVersion"]
 
         before = observed()
         deadline = time.monotonic() + window
         while time.monotonic() < deadline:
             time.sleep(0.5)
             now = observed()
+            written = {
+                k: v - before[0].get(k, 0) for k, v in now[0].items() if v != before[0].get(k)
+            }
             assert now == before, (
-                f"{what} was not left alone for {window}s: operator writes {before[0]:g} -> "
-                f"{now[0]:g}, resourceVersion {before[1]} -> {now[1]}"
+                f"{what} was not left alone for {window}s: operator writes {written}, "
+                f"resourceVersion {before[1]} -> {now[1]}"
             )
 
 

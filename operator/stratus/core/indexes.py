@@ -3,6 +3,7 @@ everyone else refers to the handle it returns, so a misspelt index fails at impo
 of as a KeyError in a handler. Kopf hands its live index objects to the startup handler,
 which binds them here once; from then on they stay current."""
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
@@ -41,7 +42,14 @@ def index(
     """Register a Kopf index and return its handle in place of the function."""
 
     def register(function: Callable[..., Any]) -> IndexHandle[Any]:
-        kopf.index(group, version, plural, **filters)(function)
+        @functools.wraps(function)
+        def indexed(**kwargs: Any) -> Any:
+            # Kopf keeps an object's previous entries when its function returns None; only
+            # an empty mapping takes them out, so an object that stops matching is dropped.
+            found = function(**kwargs)
+            return {} if found is None else found
+
+        kopf.index(group, version, plural, **filters)(indexed)
         return IndexHandle(function.__name__)
 
     return register

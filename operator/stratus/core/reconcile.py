@@ -3,6 +3,7 @@ record the outcome in status, Events and metrics, and tell Kopf whether and when
 
 import contextlib
 import json
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from stratus.core import conditions, kube, workqueue
 from stratus.core.errors import BackendUnavailable, StratusError
 from stratus.core.metrics import RECONCILE_ERRORS, RECONCILE_TIME, RECONCILES
 
+logger = logging.getLogger(__name__)
 READY = "Ready"
 RECONCILING = "Reconciling"
 STALLED = "Stalled"
@@ -173,6 +175,18 @@ def _failed(kind: Kind, body: kopf.Body, error: StratusError, phase: str, retry:
     raise kopf.TemporaryError(error.message, delay=delay) from error
 
 
+def _reference(body: kopf.Body) -> dict[str, Any]:
+    """The object a log line is about, as Kopf's own lines name it."""
+    metadata = body["metadata"]
+    return {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "name": metadata.get("name"),
+        "uid": metadata.get("uid"),
+        "namespace": metadata.get("namespace"),
+    }
+
+
 def _condition_states(outcome: Outcome) -> list[tuple[str, bool, str, str]]:
     """Ready, and kstatus's abnormal-true pair that Flux and `kubectl wait` read: Reconciling
     while Stratus still works towards Ready, Stalled when it is in Error and needs someone to
@@ -192,6 +206,13 @@ def _condition_states(outcome: Outcome) -> list[tuple[str, bool, str, str]]:
 def record(kind: Kind, body: kopf.Body, outcome: Outcome) -> None:
     """Patch status with the outcome if anything differs; post an Event when Ready changes."""
     metadata = body["metadata"]
+    logger.debug(
+        "Pass over %s: %s, %s",
+        kind.kind,
+        outcome.phase,
+        outcome.reason,
+        extra={"k8s_ref": _reference(body), "k8s_skip": True},
+    )
     current: Mapping[str, Any] = body.get("status") or {}
     generation = metadata.get("generation")
     previous = conditions.find(current.get("conditions") or [], READY)
