@@ -1,5 +1,6 @@
 """The local control plane and the operator, as session fixtures for integration tests."""
 
+import ipaddress
 import json
 import os
 import subprocess
@@ -109,6 +110,43 @@ def stratus_object(kind: str, name: str, spec: dict[str, Any], namespace: str | 
     metadata = {"name": name} | ({"namespace": namespace} if namespace else {})
     return yaml.safe_dump(
         {"apiVersion": "stratus.io/v1alpha1", "kind": kind, "metadata": metadata, "spec": spec}
+    )
+
+
+def provision_tenant(
+    cluster: Cluster,
+    name: str,
+    flavors: dict[str, dict[str, Any]],
+    quota: dict[str, Any] | None = None,
+    cidr: str = "10.30.0.0/24",
+) -> None:
+    """A Project `name` (Cascade) with Flavors, a Network `lan` and a bootable Image `cirros`,
+    all Ready: what a Server needs."""
+    project = {"deletionPolicy": "Cascade"} | ({"quota": quota} if quota else {})
+    cluster.apply(
+        "\n---\n".join(
+            [
+                stratus_object("Project", name, project),
+                *(stratus_object("Flavor", f, spec) for f, spec in flavors.items()),
+            ]
+        )
+    )
+    cluster.wait(f"project/{name}", "condition=Ready", timeout=90)
+    lan = {
+        "hostInterface": "br1",
+        "subnet": {"cidr": cidr, "gateway": str(next(ipaddress.ip_network(cidr).hosts()))},
+    }
+    cirros = {"source": {"registry": "docker://quay.io/kubevirt/cirros-container-disk-demo"}}
+    cluster.apply(
+        "\n---\n".join(
+            [
+                stratus_object("Network", "lan", lan, name),
+                stratus_object("Image", "cirros", cirros, name),
+            ]
+        )
+    )
+    cluster.kubectl(
+        "wait", "--for=condition=Ready", "networks,images", "--all", "-n", name, "--timeout=60s"
     )
 
 

@@ -10,7 +10,13 @@ import jsonschema
 import pytest
 
 from tests.conftest import UpstreamSchema
-from tests.integration.conftest import PUBLIC_KEY, Cluster, Operator, stratus_object
+from tests.integration.conftest import (
+    PUBLIC_KEY,
+    Cluster,
+    Operator,
+    provision_tenant,
+    stratus_object,
+)
 
 
 @dataclass(frozen=True)
@@ -34,43 +40,7 @@ def tenant(cluster: Cluster, operator: Operator, name: str) -> Tenant:
         f"{name}-l": {"vcpus": 4, "memory": "8Gi"},
         f"{name}-h": {"vcpus": 8, "memory": "100Gi"},
     }
-    cluster.apply(
-        "\n---\n".join(
-            [
-                stratus_object("Project", name, {"deletionPolicy": "Cascade"}),
-                *(stratus_object("Flavor", f, spec) for f, spec in flavors.items()),
-            ]
-        )
-    )
-    cluster.wait(f"project/{name}", "condition=Ready", timeout=90)
-    cluster.apply(
-        "\n---\n".join(
-            [
-                stratus_object(
-                    "Network",
-                    "lan",
-                    {
-                        "hostInterface": "br1",
-                        "subnet": {"cidr": "10.30.0.0/24", "gateway": "10.30.0.1"},
-                    },
-                    name,
-                ),
-                stratus_object(
-                    "Image",
-                    "cirros",
-                    {
-                        "source": {
-                            "registry": "docker://quay.io/kubevirt/cirros-container-disk-demo"
-                        }
-                    },
-                    name,
-                ),
-            ]
-        )
-    )
-    cluster.kubectl(
-        "wait", "--for=condition=Ready", "networks,images", "--all", "-n", name, "--timeout=60s"
-    )
+    provision_tenant(cluster, name, flavors)
     return Tenant(name, *flavors)
 
 
@@ -388,7 +358,8 @@ def test_anti_affinity_spreads_members_and_a_fourth_gets_no_valid_host(
     )
     assert any(e["reason"] == "NoValidHost" for e in json.loads(events.stdout)["items"])
     # Waiting is quiet: no writes while nothing changes.
-    cluster.settled("server", "a4", ns)
+    for member in [*members, "a4"]:
+        cluster.settled("server", member, ns)
     operator.assert_quiet("server", "a4", ns)
     # Capacity freed: the unplaced Server is retried at once, not after its long delay.
     cluster.kubectl("delete", "server", "a1", "-n", ns, "--wait=false")

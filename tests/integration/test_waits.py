@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Cluster, Operator, stratus_object
+from tests.integration.conftest import Cluster, Operator, provision_tenant, stratus_object
 
 POLL_WINDOW = 12.0
 """Longer than any poll period the waits had (5 s, 10 s), so a poll would be seen."""
@@ -19,42 +19,9 @@ HOLD = "stratus.test/hold"
 
 @pytest.fixture
 def project(cluster: Cluster, operator: Operator, name: str) -> str:
-    cluster.apply(
-        "\n---\n".join(
-            [
-                stratus_object(
-                    "Project", name, {"deletionPolicy": "Cascade", "quota": {"cores": 1}}
-                ),
-                stratus_object("Flavor", f"{name}-one", {"vcpus": 1, "memory": "1Gi"}),
-            ]
-        )
-    )
-    cluster.wait(f"project/{name}", "condition=Ready", timeout=90)
-    cluster.apply(
-        "\n---\n".join(
-            [
-                stratus_object(
-                    "Network",
-                    "lan",
-                    {"hostInterface": "br1", "subnet": {"cidr": "10.40.0.0/24"}},
-                    name,
-                ),
-                stratus_object(
-                    "Image",
-                    "cirros",
-                    {
-                        "source": {
-                            "registry": "docker://quay.io/kubevirt/cirros-container-disk-demo"
-                        }
-                    },
-                    name,
-                ),
-            ]
-        )
-    )
-    cluster.kubectl(
-        "wait", "--for=condition=Ready", "networks,images", "--all", "-n", name, "--timeout=60s"
-    )
+    """A tenant whose quota holds one vCPU: one Server of `<name>-one` at a time."""
+    flavors = {f"{name}-one": {"vcpus": 1, "memory": "1Gi"}}
+    provision_tenant(cluster, name, flavors, quota={"cores": 1}, cidr="10.40.0.0/24")
     return name
 
 
@@ -94,6 +61,13 @@ def reason_of(cluster: Cluster, kind: str, name: str, namespace: str) -> str | N
     found = cluster.get(kind, name, namespace) or {}
     ready = [c for c in (found.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"]
     return ready[0]["reason"] if ready else None
+
+
+def networks_counted(cluster: Cluster, project: str, count: int) -> None:
+    cluster.wait_until(
+        f"usage to count {count} Networks",
+        lambda: cluster.get("project", project)["status"]["usage"]["networks"] == count,
+    )
 
 
 def hold(cluster: Cluster, resource: str, name: str, namespace: str, on: bool) -> None:
@@ -169,10 +143,7 @@ def test_a_network_with_servers_on_it_waits_for_them_and_then_goes(
     )
     cluster.kubectl("delete", "server", "app", "-n", project, "--wait=false")
     cluster.wait("network/lan", "delete", project, timeout=60)
-    cluster.wait_until(
-        "usage to count no Network",
-        lambda: cluster.get("project", project)["status"]["usage"]["networks"] == 0,
-    )
+    networks_counted(cluster, project, 0)
 
 
 def test_a_network_deleted_while_the_operator_is_down_is_released_when_it_is_back(
@@ -181,22 +152,16 @@ def test_a_network_deleted_while_the_operator_is_down_is_released_when_it_is_bac
     spare = {"hostInterface": "br1", "subnet": {"cidr": "10.41.0.0/24"}}
     cluster.apply(stratus_object("Network", "spare", spare, project))
     cluster.wait("network/spare", "condition=Ready", project)
-    cluster.wait_until(
-        "usage to count both Networks",
-        lambda: cluster.get("project", project)["status"]["usage"]["networks"] == 2,
-    )
+    networks_counted(cluster, project, 2)
     operator.kill()
     try:
+        # Without a finalizer the API server would remove it at once, with nobody to count it.
         cluster.kubectl("delete", "network", "spare", "-n", project, "--wait=false")
-        time.sleep(1)
         assert cluster.get("network", "spare", project) is not None, "nothing held it back"
     finally:
         operator.start()
     cluster.wait("network/spare", "delete", project, timeout=60)
-    cluster.wait_until(
-        "usage to count one Network",
-        lambda: cluster.get("project", project)["status"]["usage"]["networks"] == 1,
-    )
+    networks_counted(cluster, project, 1)
 
 
 def test_an_image_being_copied_keeps_its_golden_volume_until_the_copy_is_done(

@@ -207,10 +207,11 @@ def record(kind: Kind, body: kopf.Body, outcome: Outcome) -> None:
     """Patch status with the outcome if anything differs; post an Event when Ready changes."""
     metadata = body["metadata"]
     logger.debug(
-        "Pass over %s: %s, %s",
+        "Pass over %s: %s, %s: %s",
         kind.kind,
         outcome.phase,
         outcome.reason,
+        outcome.message,
         extra={"k8s_ref": _reference(body), "k8s_skip": True},
     )
     current: Mapping[str, Any] = body.get("status") or {}
