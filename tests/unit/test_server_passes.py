@@ -12,8 +12,10 @@ from stratus.api.network import NetworkSpec
 from stratus.api.server import SERVER, ServerFlavor, ServerSpec
 from stratus.builders.meta import Owner
 from stratus.builders.server import Boot, Placement
-from stratus.core import indexes, workqueue
+from stratus.core import indexes, parents, workqueue
+from stratus.core.errors import DependencyNotReady
 from stratus.core.reconcile import key_of, reconcile
+from stratus.core.workqueue import Strength
 from stratus.handlers.server import Inputs, interfaces_of, observe_server
 from tests.unit.fakekube import FakeKube
 
@@ -114,3 +116,23 @@ def test_a_new_servers_address_costs_one_create_however_many_are_taken(
     (interface,) = interfaces_of(Owner("Server", "web", "uid-web", "acme"), spec, inputs, True)
     assert interface.address == "10.0.0.202"
     assert api.calls["create"] == 1
+
+
+def test_a_pass_started_by_an_event_that_waits_keeps_the_servers_phase(api: FakeKube) -> None:
+    """A dependency not ready yet is Building (Reconciling), never Error (Stalled), whichever
+    pass found it."""
+    done = threading.Event()
+
+    def waiting(_: kopf.Body) -> Any:
+        done.set()
+        raise DependencyNotReady("ImageNotReady", "Image acme/cirros is Importing")
+
+    api.get("Server", "web", "acme")["status"] = {}  # type: ignore[index]
+    owner = api.read("stratus.io/v1alpha1", "Server", "web", "acme")
+    parents.run(SERVER, owner, waiting, Strength.ENSURE)
+    assert done.wait(5)
+    status: dict[str, Any] = api.get("Server", "web", "acme")["status"]  # type: ignore[index]
+    assert status["phase"] == "Building"
+    stalled = next(c for c in status["conditions"] if c["type"] == "Stalled")
+    assert stalled["status"] == "False"
+    workqueue.forget(key_of(SERVER, owner))

@@ -4,6 +4,7 @@ deletion retain or remove it as the deletionPolicy says, revoking its credential
 
 import datetime
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -88,7 +89,7 @@ def buckets_by_name(
     return {parent_key(namespace, name): body}
 
 
-def waiting_phase(body: kopf.Body) -> str:
+def waiting_phase(body: Mapping[str, Any]) -> str:
     """A bucket that exists on the store is in Error while it fails; before, still Creating."""
     return "Error" if (body.get("status") or {}).get("bucketName") else "Creating"
 
@@ -234,4 +235,6 @@ def _waited_too_long(body: kopf.Body, error: Exception) -> bool:
     return waited.total_seconds() >= settings().object_store.abandon_after_seconds
 
 
-register(Parent(BUCKET, buckets_by_name, bucket_children, ensure_bucket))
+register(
+    Parent(BUCKET, buckets_by_name, bucket_children, ensure_bucket, waiting_phase=waiting_phase)
+)

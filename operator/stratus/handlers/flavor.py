@@ -42,4 +42,8 @@ def flavors_by_name(name: str, body: kopf.Body, **_: Any) -> dict[str, kopf.Body
     return {name: body}
 
 
-register(Parent(FLAVOR, flavors_by_name, flavor_children, ensure_flavor))
+register(
+    Parent(
+        FLAVOR, flavors_by_name, flavor_children, ensure_flavor, waiting_phase=lambda _: "Pending"
+    )
+)

@@ -8,7 +8,7 @@ AddressesAllocated (every interface has its address), WorkloadReady (placement a
 VirtualMachine or Pod). A phase that fails sets its condition False and stops the pass."""
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,7 +81,7 @@ from stratus.status import server as workload_status
 @kopf.on.create(GROUP, VERSION, SERVER.plural)
 @kopf.on.update(GROUP, VERSION, SERVER.plural)
 def server_changed(body: kopf.Body, **_: Any) -> None:
-    reconcile(SERVER, body, ensure_server, error_phase=waiting_phase(body))
+    reconcile(SERVER, body, ensure_server, waiting_phase(body))
 
 
 @kopf.on.delete(GROUP, VERSION, SERVER.plural)
@@ -101,7 +101,7 @@ def servers_by_dependency(body: kopf.Body, **_: Any) -> dict[str, kopf.Body]:
     return dict.fromkeys(server_dependencies(body), body)
 
 
-def waiting_phase(body: kopf.Body) -> str:
+def waiting_phase(body: Mapping[str, Any]) -> str:
     """A Server that runs keeps its phase while something it needs is not ready."""
     phase = (body.get("status") or {}).get("phase")
     running = (ServerPhase.ACTIVE, ServerPhase.SHUTOFF)
@@ -620,6 +620,7 @@ register(
         release_server,
         server_dependencies,
         servers_by_dependency,
+        waiting_phase,
     )
 )
 

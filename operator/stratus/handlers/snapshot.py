@@ -99,5 +99,6 @@ register(
         observe_snapshot,
         depends_on=snapshot_dependencies,
         by_dependency=snapshots_by_dependency,
+        waiting_phase=lambda _: "Creating",
     )
 )

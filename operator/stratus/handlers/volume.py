@@ -278,6 +278,7 @@ PARENT = Parent(
     release_volume,
     volume_dependencies,
     volumes_by_dependency,
+    lambda _: VolumePhase.CREATING,
 )
 register(PARENT)
 
