@@ -11,9 +11,10 @@ import pytest
 from stratus.api.server import ServerSpec
 from stratus.builders.meta import Owner
 from stratus.core import indexes
-from stratus.core.errors import DependencyNotReady
-from stratus.handlers.server import attachable, exclusive_keys, held
-from stratus.handlers.volume import VolumeInUse, release_volume
+from stratus.core.errors import DependencyNotReady, WaitingForEvent
+from stratus.core.workqueue import hold_all
+from stratus.handlers.server import attachable, exclusive_keys
+from stratus.handlers.volume import release_volume
 from tests.unit.fakekube import FakeKube
 
 SERVER = Owner("Server", "web", "uid-web", "acme")
@@ -57,7 +58,7 @@ def test_a_deletion_checking_while_a_server_attaches_waits_and_then_sees_the_att
     outcome: list[Any] = []
 
     def server_pass() -> None:
-        with held(exclusive_keys("acme", SPEC)):
+        with hold_all(exclusive_keys("acme", SPEC)):
             attachable(SERVER, "data", "VolumeNotReady")
             checked.set()
             attach.wait(5)
@@ -66,7 +67,7 @@ def test_a_deletion_checking_while_a_server_attaches_waits_and_then_sees_the_att
     def deletion() -> None:
         try:
             outcome.append(release_volume(volume_body(api)))
-        except VolumeInUse as error:
+        except WaitingForEvent as error:
             outcome.append(error)
 
     attaching = threading.Thread(target=server_pass)
@@ -81,13 +82,14 @@ def test_a_deletion_checking_while_a_server_attaches_waits_and_then_sees_the_att
     attaching.join(5)
     deleting.join(5)
     (result,) = outcome
-    assert isinstance(result, VolumeInUse)
+    assert isinstance(result, WaitingForEvent)
+    assert result.reason == "VolumeInUse"
     assert result.message == "Volume data is attached to web; detach it first"
 
 
 def test_a_server_attaching_after_the_deletion_began_is_refused(api: FakeKube) -> None:
     api.get("Volume", "data", "acme")["metadata"]["deletionTimestamp"] = "now"  # type: ignore[index]
     release_volume(volume_body(api))
-    with held(exclusive_keys("acme", SPEC)), pytest.raises(DependencyNotReady) as refused:
+    with hold_all(exclusive_keys("acme", SPEC)), pytest.raises(DependencyNotReady) as refused:
         attachable(SERVER, "data", "VolumeNotReady")
     assert refused.value.message == "Volume data is being deleted"

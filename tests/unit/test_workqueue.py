@@ -12,7 +12,7 @@ import pytest
 from stratus.api.flavor import FLAVOR
 from stratus.core import parents, workqueue
 from stratus.core.errors import BackendUnavailable
-from stratus.core.reconcile import Outcome, object_key
+from stratus.core.reconcile import Outcome, key_of
 from stratus.core.workqueue import Strength
 from tests.unit.fakekube import FakeKube
 
@@ -151,7 +151,7 @@ def test_a_pass_started_by_an_event_that_fails_is_retried_until_it_succeeds(api:
     assert work.calls == 4
     assert api.get("Flavor", "m1")["status"]["phase"] == "Active"  # type: ignore[index]
     wait_for(lambda: workqueue.scheduled_retries() == 0)
-    assert workqueue.failures(object_key(FLAVOR, None, "m1")) == 0
+    assert workqueue.failures(key_of(FLAVOR, owner)) == 0
 
 
 def test_retries_back_off_as_failures_repeat(

@@ -41,7 +41,17 @@ def find(conditions: list[Condition], type_: str) -> Condition | None:
     return next((c for c in conditions if c.get("type") == type_), None)
 
 
+def ready(body: Any) -> Condition | None:
+    """An object's Ready condition, if it has one."""
+    return find(list((body.get("status") or {}).get("conditions") or []), "Ready")
+
+
 def is_ready(body: Any) -> bool:
-    """Whether an object's Ready condition is True."""
-    found = find(list((body.get("status") or {}).get("conditions") or []), "Ready")
+    found = ready(body)
     return bool(found and found.get("status") == "True")
+
+
+def ready_reason(body: Any) -> str | None:
+    """Why an object is (not) Ready, as its Ready condition says."""
+    found = ready(body)
+    return found.get("reason") if found else None

@@ -50,6 +50,13 @@ class WaitingForContents(StratusError):
     retry_after = 10.0
 
 
+class WaitingForEvent(WaitingForContents):
+    """Deletion waits for something whose own events (a child gone, an attachment or a copy
+    ended, a member left) run the deletion again at once; the delay is only a safety net."""
+
+    retry_after = 600.0
+
+
 class InvalidInput(StratusError):
     """The spec passed the API server's checks but is still unusable; the user must fix it."""
 

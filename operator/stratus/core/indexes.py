@@ -25,9 +25,6 @@ class IndexHandle(Generic[V]):
         """The values indexed under `key` (a copy: the live index may change meanwhile)."""
         return list(self.index().get(key, []))
 
-    def keys(self) -> list[Any]:
-        return list(self.index())
-
     def index(self) -> Mapping[Any, Any]:
         found = _bound.get(self.name)
         if found is None:

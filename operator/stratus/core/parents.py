@@ -40,9 +40,9 @@ class Parent:
     one of them reconciles it at once instead of on a timer."""
     by_dependency: IndexHandle[kopf.Body] | None = None
     """The index of this kind by the dependency keys of depends_on."""
-    waiting_phase: Callable[[Mapping[str, Any]], str] | None = None
-    """The phase a pass that fails for now leaves the object in (default Error), the same
-    whether the object's own handler or another object's event started it."""
+    waiting_phase: Callable[[Mapping[str, Any]], str] = lambda _: "Error"
+    """The phase a pass that fails for now leaves the object in, the same whether the
+    object's own handler or another object's event started it."""
 
 
 PARENTS: dict[str, Parent] = {}
@@ -86,15 +86,21 @@ def finish_deletion(parent: Parent, owner: Mapping[str, Any]) -> None:
     )
 
 
+def wake(parent: Parent, owner: Mapping[str, Any], work: Work) -> None:
+    """Something the owner waits for or reports on changed: a deleted owner's deletion may
+    finish now; any other owner runs `work`."""
+    if deleting(owner):
+        finish_deletion(parent, owner)
+    else:
+        run(parent.kind, owner, work)
+
+
 def _attempt(kind: Kind, owner: Mapping[str, Any], work: Work, strength: Strength) -> None:
     key = key_of(kind, owner)
     deletion = strength is Strength.RELEASE
     parent = PARENTS.get(kind.kind)
-    phase = "Error"
-    if deletion:
-        phase = "Deleting"
-    elif parent is not None and parent.waiting_phase is not None:
-        phase = parent.waiting_phase(owner)
+    phase = "Error" if parent is None else parent.waiting_phase(owner)
+    phase = "Deleting" if deletion else phase
     finished: list[kopf.Body] = []
 
     def tracked(current: kopf.Body) -> Outcome:

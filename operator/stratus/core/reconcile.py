@@ -67,12 +67,10 @@ def parse_status(model: type[ModelT], body: Mapping[str, Any]) -> ModelT:
         return model.model_validate({})
 
 
-def object_key(kind: Kind, namespace: str | None, name: str) -> str:
-    return f"{kind.kind}/{namespace or ''}/{name}"
-
-
 def key_of(kind: Kind, body: Mapping[str, Any]) -> str:
-    return object_key(kind, body["metadata"].get("namespace"), body["metadata"]["name"])
+    """The work queue's key of one object."""
+    metadata = body["metadata"]
+    return f"{kind.kind}/{metadata.get('namespace') or ''}/{metadata['name']}"
 
 
 def deleting(body: Mapping[str, Any]) -> bool:

@@ -9,6 +9,7 @@ from stratus.api.image import ImageSpec
 from stratus.constants import API_VERSION, LABEL_PROJECT
 from stratus.core import kube
 from stratus.core.errors import DependencyNotReady, NotVisible
+from stratus.core.reconcile import deleting
 
 Manifest = dict[str, Any]
 
@@ -50,15 +51,15 @@ def ready_dependency(
     DependencyNotReady, which a change to that object ends at once."""
     found = kube.read(API_VERSION, kind, name, namespace)
     phase = ((found or {}).get("status") or {}).get("phase")
-    if found is None or found["metadata"].get("deletionTimestamp") or phase not in phases:
-        if found is None:
-            state = "does not exist"
-        elif found["metadata"].get("deletionTimestamp"):
-            state = "is being deleted"
-        else:
-            state = f"is {phase or 'not ready'}"
-        raise DependencyNotReady(reason, f"{kind} {name} {state}")
-    return found
+    if found is None:
+        state = "does not exist"
+    elif deleting(found):
+        state = "is being deleted"
+    elif phase not in phases:
+        state = f"is {phase or 'not ready'}"
+    else:
+        return found
+    raise DependencyNotReady(reason, f"{kind} {name} {state}")
 
 
 def resolve_image(namespace: str, reference: str) -> tuple[str, str, Manifest, ImageSpec]:
@@ -96,7 +97,7 @@ def image_copy(namespace: str, reference: str) -> ImageCopy:
     image_namespace, name, image, spec = resolve_image(namespace, reference)
     status = image.get("status") or {}
     where = f"{image_namespace}/{name}"
-    if image["metadata"].get("deletionTimestamp"):
+    if deleting(image):
         raise DependencyNotReady("ImageNotReady", f"Image {where} is being deleted")
     if status.get("phase") != "Active":
         raise DependencyNotReady(

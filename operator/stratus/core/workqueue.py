@@ -16,7 +16,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -78,6 +78,15 @@ def hold(key: str) -> Iterator[None]:
         yield
     finally:
         _leave(key, slot)
+
+
+@contextlib.contextmanager
+def hold_all(keys: Iterable[str]) -> Iterator[None]:
+    """Hold every key, taken in one order so that two passes never wait for each other."""
+    with contextlib.ExitStack() as stack:
+        for key in sorted(set(keys)):
+            stack.enter_context(hold(key))
+        yield
 
 
 def offer(key: str, strength: Strength, work: Pass) -> None:

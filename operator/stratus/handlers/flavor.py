@@ -18,7 +18,7 @@ from stratus.core.reconcile import Outcome, parse_spec, reconcile
 @kopf.on.create(GROUP, VERSION, FLAVOR.plural)
 @kopf.on.update(GROUP, VERSION, FLAVOR.plural)
 def flavor_changed(body: kopf.Body, **_: Any) -> None:
-    reconcile(FLAVOR, body, ensure_flavor, error_phase="Pending")
+    reconcile(FLAVOR, body, ensure_flavor, PARENT.waiting_phase(body))
 
 
 def flavor_children(body: kopf.Body) -> Children:
@@ -42,8 +42,7 @@ def flavors_by_name(name: str, body: kopf.Body, **_: Any) -> dict[str, kopf.Body
     return {name: body}
 
 
-register(
-    Parent(
-        FLAVOR, flavors_by_name, flavor_children, ensure_flavor, waiting_phase=lambda _: "Pending"
-    )
+PARENT = Parent(
+    FLAVOR, flavors_by_name, flavor_children, ensure_flavor, waiting_phase=lambda _: "Pending"
 )
+register(PARENT)

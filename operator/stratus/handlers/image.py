@@ -16,7 +16,7 @@ from stratus.constants import (
 )
 from stratus.core import kube
 from stratus.core.copies import DATAVOLUMES, copies_of, source_claim
-from stratus.core.errors import WaitingForContents
+from stratus.core.errors import WaitingForEvent
 from stratus.core.indexes import index
 from stratus.core.parents import Parent, finish_deletion, parent_key, register
 from stratus.core.reconcile import Outcome, parse_spec, reconcile
@@ -36,19 +36,12 @@ def image_deleted(body: kopf.Body, **_: Any) -> None:
     reconcile(IMAGE, body, release_image, error_phase="Deleting", deletion=True)
 
 
-class ImageInUse(WaitingForContents):
-    """Deletion waits for the copies being made from the golden volume; each copy's events
-    end the wait at once, so the delay is only a safety net."""
-
-    retry_after = 600.0
-
-
 def release_image(body: kopf.Body) -> Outcome:
     """The golden volume lives in another namespace, so no ownerReference removes it; it goes
     once no Volume or Server is still being copied from it."""
     for ref in image_children(body):
         if copies := copies_of(str(ref.namespace), ref.name):
-            raise ImageInUse(
+            raise WaitingForEvent(
                 "ImageInUse",
                 f"{len(copies)} copies of this Image are still being made: {', '.join(copies)}",
             )

@@ -11,11 +11,11 @@ from stratus.builders.meta import ChildRef, Children, Owner
 from stratus.builders.multus import build_network_attachment
 from stratus.constants import API_VERSION, GROUP, VERSION
 from stratus.core import kube
-from stratus.core.errors import InvalidInput, WaitingForContents
+from stratus.core.errors import InvalidInput, WaitingForEvent
 from stratus.core.indexes import index
-from stratus.core.parents import Parent, finish_deletion, parent_key, register, run
+from stratus.core.parents import Parent, parent_key, register, wake
 from stratus.core.quota import refresh_usage
-from stratus.core.reconcile import Outcome, deleting, parse_spec, reconcile
+from stratus.core.reconcile import Outcome, parse_spec, reconcile
 from stratus.core.resolve import ports_key, split_reference
 from stratus.core.workqueue import hold
 from stratus.ipam.allocator import capacity, subnet_problems
@@ -23,13 +23,6 @@ from stratus.ipam.ports import LABEL_NETWORK, label_value
 
 INT64_MAX = 2**63 - 1
 """The API's integers are 64-bit: a /64 has more free addresses than status can say."""
-
-
-class NetworkInUse(WaitingForContents):
-    """Deletion waits for the Servers that hold addresses on the Network; their Ports' events
-    end the wait at once, so the delay is only a safety net."""
-
-    retry_after = 600.0
 
 
 @kopf.on.resume(GROUP, VERSION, NETWORK.plural)
@@ -112,7 +105,7 @@ def release_network(body: kopf.Body) -> Outcome:
                 kube.delete(API_VERSION, "Port", port["metadata"]["name"], namespace)
     if holders:
         listed = ", ".join(sorted(holders))
-        raise NetworkInUse(
+        raise WaitingForEvent(
             "NetworkInUse",
             f"{len(holders)} holders still have addresses on Network {name}: {listed}; "
             "delete them or detach them first",
@@ -143,7 +136,4 @@ def port_changed(body: kopf.Body, **_: Any) -> None:
     Network, see whether its last holder has gone."""
     key = parent_key(body["metadata"]["namespace"], str(body["spec"]["network"]))
     for network in networks_by_name.get(key):
-        if deleting(network):
-            finish_deletion(PARENT, network)
-        else:
-            run(NETWORK, network, observe_network)
+        wake(PARENT, network, observe_network)

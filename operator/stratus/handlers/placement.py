@@ -7,6 +7,7 @@ import kopf
 
 from stratus.builders.server import LABEL_SERVER_GROUP
 from stratus.constants import GROUP, VERSION
+from stratus.core import conditions
 from stratus.core.indexes import index
 from stratus.core.parents import PARENTS, run
 from stratus.core.workqueue import Strength
@@ -68,9 +69,7 @@ def pod_left_node(**_: Any) -> None:
 @index(GROUP, VERSION, "servers")
 def servers_without_host(body: kopf.Body, **_: Any) -> dict[str, kopf.Body] | None:
     """Servers no node could hold: a change of nodes or capacity retries them."""
-    conditions = (body.get("status") or {}).get("conditions") or []
-    unplaced = any(c.get("reason") == NO_VALID_HOST for c in conditions if c.get("type") == "Ready")
-    return {NO_VALID_HOST: body} if unplaced else None
+    return {NO_VALID_HOST: body} if conditions.ready_reason(body) == NO_VALID_HOST else None
 
 
 def retry_unplaced() -> None:

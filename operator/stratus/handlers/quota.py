@@ -19,9 +19,7 @@ ADMITTED_KINDS = ("servers", "volumes")
 
 def refused_by_quota(namespace: str | None, body: kopf.Body) -> dict[str, kopf.Body] | None:
     """Objects whose Ready condition says QuotaExceeded, by namespace."""
-    ready = conditions.find((body.get("status") or {}).get("conditions") or [], "Ready")
-    refused = ready is not None and ready.get("reason") == QUOTA_EXCEEDED
-    return {str(namespace): body} if refused else None
+    return {str(namespace): body} if conditions.ready_reason(body) == QUOTA_EXCEEDED else None
 
 
 @index(GROUP, VERSION, "servers")

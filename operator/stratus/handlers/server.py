@@ -7,8 +7,7 @@ machine controller does: QuotaAdmitted (the Flavor is admitted against the Proje
 AddressesAllocated (every interface has its address), WorkloadReady (placement and the
 VirtualMachine or Pod). A phase that fails sets its condition False and stops the pass."""
 
-import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +48,7 @@ from stratus.builders.server import (
 from stratus.config import settings
 from stratus.constants import API_VERSION, GROUP, VERSION
 from stratus.core import kube
-from stratus.core.errors import DependencyNotReady, InvalidInput, NotVisible, WaitingForContents
+from stratus.core.errors import DependencyNotReady, InvalidInput, NotVisible, WaitingForEvent
 from stratus.core.indexes import index
 from stratus.core.parents import Parent, dependency_key, parent_key, register, run
 from stratus.core.quota import admit_server, refresh_usage
@@ -57,6 +56,7 @@ from stratus.core.reconcile import (
     Check,
     Outcome,
     commit_status,
+    deleting,
     parse_spec,
     parse_status,
     reconcile,
@@ -70,7 +70,7 @@ from stratus.core.resolve import (
     split_reference,
 )
 from stratus.core.units import amount, quantity
-from stratus.core.workqueue import hold
+from stratus.core.workqueue import hold_all
 from stratus.ipam.ports import Holder, allocate, holder_addresses, release, taken_addresses
 from stratus.placement import inventory
 from stratus.placement.filters import Request, hosts_for
@@ -265,7 +265,7 @@ def resolve_network(namespace: str, reference: str) -> tuple[str, str, NetworkSp
     network = NetworkSpec.model_validate(found["spec"])
     if network_namespace != namespace and not network.shared:
         raise NotVisible("NetworkNotVisible", f"Network {network_namespace}/{name} is not shared")
-    if found["metadata"].get("deletionTimestamp"):
+    if deleting(found):
         raise DependencyNotReady(
             "NetworkNotReady", f"Network {network_namespace}/{name} is being deleted"
         )
@@ -434,7 +434,7 @@ def ensure_server(body: kopf.Body) -> Outcome:
     the deletion of the Volume or Network they take from."""
     spec = parse_spec(ServerSpec, body)
     owner = Owner.of(body)
-    with held(exclusive_keys(str(owner.namespace), spec)):
+    with hold_all(exclusive_keys(str(owner.namespace), spec)):
         workload = workload_of(owner, spec)
         inputs = resolve(body, spec, workload)
         admitted = admit(body, spec, inputs, workload)
@@ -455,15 +455,6 @@ def exclusive_keys(namespace: str, spec: ServerSpec) -> list[str]:
     return [attach_key(namespace, v) for v in volumes] + [
         ports_key(*split_reference(namespace, entry.network)) for entry in spec.networks
     ]
-
-
-@contextlib.contextmanager
-def held(keys: list[str]) -> Iterator[None]:
-    """All the keys, taken in one order so that two passes never wait for each other."""
-    with contextlib.ExitStack() as stack:
-        for key in sorted(set(keys)):
-            stack.enter_context(hold(key))
-        yield
 
 
 def admit(body: kopf.Body, spec: ServerSpec, inputs: Inputs, workload: Manifest | None) -> Check:
@@ -595,19 +586,12 @@ def release_server(body: kopf.Body) -> Outcome:
     )
     if kube.read(api_version, kind, owner.name, namespace) is not None:
         kube.delete(api_version, kind, owner.name, namespace, foreground=True)
-        raise ServerStopping("Deleting", f"waiting for the {kind} to be removed")
+        raise WaitingForEvent("Deleting", f"waiting for the {kind} to be removed")
     holder = Holder(SERVER.kind, namespace, owner.name)
     for network_namespace in {split_reference(namespace, e.network)[0] for e in spec.networks}:
         release(network_namespace, holder)
     refresh_usage(namespace)
     return Outcome(ServerPhase.DELETING, False, "Deleting", "released")
-
-
-class ServerStopping(WaitingForContents):
-    """Deletion waits for the workload to go; its DELETED event ends the wait at once, so the
-    delay is only a safety net."""
-
-    retry_after = 600.0
 
 
 register(

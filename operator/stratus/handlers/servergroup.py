@@ -7,17 +7,10 @@ import kopf
 
 from stratus.api.servergroup import SERVER_GROUP, ServerGroupSpec
 from stratus.constants import GROUP, VERSION
-from stratus.core.errors import WaitingForContents
+from stratus.core.errors import WaitingForEvent
 from stratus.core.indexes import index
-from stratus.core.parents import Parent, finish_deletion, parent_key, register, run
-from stratus.core.reconcile import Outcome, deleting, parse_spec, reconcile
-
-
-class ServerGroupInUse(WaitingForContents):
-    """Deletion waits for the members to go; their events end the wait at once, so the delay
-    is only a safety net."""
-
-    retry_after = 600.0
+from stratus.core.parents import Parent, parent_key, register, wake
+from stratus.core.reconcile import Outcome, parse_spec, reconcile
 
 
 @kopf.on.resume(GROUP, VERSION, SERVER_GROUP.plural)
@@ -63,7 +56,7 @@ def observe_group(body: kopf.Body) -> Outcome:
 def release_group(body: kopf.Body) -> Outcome:
     members = members_of(body)
     if members:
-        raise ServerGroupInUse(
+        raise WaitingForEvent(
             "ServerGroupInUse", f"{len(members)} Servers are members: {', '.join(members)}"
         )
     return Outcome(phase="Deleting", ready=False, reason="Deleting", message="no members left")
@@ -82,7 +75,4 @@ def member_changed(body: kopf.Body, **_: Any) -> None:
     if not group:
         return
     for found in servergroups_by_name.get(parent_key(body["metadata"]["namespace"], group)):
-        if deleting(found):
-            finish_deletion(PARENT, found)
-        else:
-            run(SERVER_GROUP, found, observe_group)
+        wake(PARENT, found, observe_group)

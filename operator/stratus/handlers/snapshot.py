@@ -21,7 +21,7 @@ from stratus.core.resolve import ready_dependency
 @kopf.on.create(GROUP, VERSION, SNAPSHOT.plural)
 @kopf.on.update(GROUP, VERSION, SNAPSHOT.plural)
 def snapshot_changed(body: kopf.Body, **_: Any) -> None:
-    reconcile(SNAPSHOT, body, ensure_snapshot, error_phase="Creating")
+    reconcile(SNAPSHOT, body, ensure_snapshot, PARENT.waiting_phase(body))
 
 
 @index(GROUP, VERSION, SNAPSHOT.plural)
@@ -90,15 +90,14 @@ def observe_snapshot(body: kopf.Body) -> Outcome:
     )
 
 
-register(
-    Parent(
-        SNAPSHOT,
-        snapshots_by_name,
-        snapshot_children,
-        ensure_snapshot,
-        observe_snapshot,
-        depends_on=snapshot_dependencies,
-        by_dependency=snapshots_by_dependency,
-        waiting_phase=lambda _: "Creating",
-    )
+PARENT = Parent(
+    SNAPSHOT,
+    snapshots_by_name,
+    snapshot_children,
+    ensure_snapshot,
+    observe_snapshot,
+    depends_on=snapshot_dependencies,
+    by_dependency=snapshots_by_dependency,
+    waiting_phase=lambda _: "Creating",
 )
+register(PARENT)

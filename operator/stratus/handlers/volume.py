@@ -18,9 +18,16 @@ from stratus.config import settings
 from stratus.constants import API_VERSION, GROUP, LABEL_KIND, LABEL_NAME, VERSION
 from stratus.core import kube
 from stratus.core.copies import DATAVOLUMES, copies_of, source_claim
-from stratus.core.errors import InvalidInput, WaitingForContents
+from stratus.core.errors import InvalidInput, WaitingForEvent
 from stratus.core.indexes import index
-from stratus.core.parents import Parent, dependency_key, finish_deletion, parent_key, register, run
+from stratus.core.parents import (
+    Parent,
+    dependency_key,
+    finish_deletion,
+    parent_key,
+    register,
+    wake,
+)
 from stratus.core.quota import admit_storage, refresh_usage
 from stratus.core.reconcile import Check, Outcome, deleting, parse_spec, reconcile
 from stratus.core.resolve import attach_key, image_copy, ready_dependency, split_reference
@@ -29,18 +36,11 @@ from stratus.core.workqueue import hold
 from stratus.status.storage import datavolume_failure
 
 
-class VolumeInUse(WaitingForContents):
-    """Deletion waits for the Volume's attachment or copies to end; their events end the
-    wait at once, so the delay is only a safety net."""
-
-    retry_after = 600.0
-
-
 @kopf.on.resume(GROUP, VERSION, VOLUME.plural)
 @kopf.on.create(GROUP, VERSION, VOLUME.plural)
 @kopf.on.update(GROUP, VERSION, VOLUME.plural)
 def volume_changed(body: kopf.Body, **_: Any) -> None:
-    reconcile(VOLUME, body, ensure_volume, error_phase=VolumePhase.CREATING)
+    reconcile(VOLUME, body, ensure_volume, PARENT.waiting_phase(body))
 
 
 @kopf.on.delete(GROUP, VERSION, VOLUME.plural)
@@ -258,9 +258,11 @@ def release_volume(body: kopf.Body) -> Outcome:
     with hold(attach_key(namespace, name)):
         holder = attached_to(namespace, name)
     if holder:
-        raise VolumeInUse("VolumeInUse", f"Volume {name} is attached to {holder}; detach it first")
+        raise WaitingForEvent(
+            "VolumeInUse", f"Volume {name} is attached to {holder}; detach it first"
+        )
     if copies := copies_of(namespace, name):
-        raise VolumeInUse(
+        raise WaitingForEvent(
             "VolumeInUse", f"Volume {name} is being copied to {', '.join(copies)}; wait for it"
         )
     refresh_usage(namespace)
@@ -278,7 +280,7 @@ PARENT = Parent(
     release_volume,
     volume_dependencies,
     volumes_by_dependency,
-    lambda _: VolumePhase.CREATING,
+    waiting_phase=lambda _: VolumePhase.CREATING,
 )
 register(PARENT)
 
@@ -303,11 +305,10 @@ def _refresh_attachments(namespace: str, holder: str, claims: set[Any]) -> None:
     free to go now, the others report InUse or Available."""
     involved = [v for claim in claims for v in volumes_by_name.get(parent_key(namespace, claim))]
     involved += volumes_by_holder.get(parent_key(namespace, holder))
+    reported = (*USABLE_PHASES, VolumePhase.RESIZING)
     for volume in involved:
-        if deleting(volume):
-            finish_deletion(PARENT, volume)
-        elif (volume.get("status") or {}).get("phase") in (*USABLE_PHASES, VolumePhase.RESIZING):
-            run(VOLUME, volume, observe_volume)
+        if deleting(volume) or (volume.get("status") or {}).get("phase") in reported:
+            wake(PARENT, volume, observe_volume)
 
 
 @kopf.on.event(*DATAVOLUMES)
