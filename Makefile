@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export KUBECONFIG := $(CURDIR)/$(STATE)/kubeconfig
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test venv binaries cluster-up cluster-down crds install lint unit integration clean
+.PHONY: run test bench venv binaries cluster-up cluster-down crds install lint unit integration clean
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml requirements-dev.lock
@@ -35,9 +35,13 @@ install: cluster-up
 run: install
 	hack/run.sh
 
+# `make bench N="100 300 500" OBJECTS=5000`: the figures of docs/performance.md.
+bench: install
+	$(BIN)/python -m bench --state $(STATE) $(if $(N),--servers "$(N)") $(if $(OBJECTS),--objects $(OBJECTS))
+
 lint: venv
-	$(BIN)/ruff check operator tests devcluster
-	$(BIN)/ruff format --check operator tests devcluster
+	$(BIN)/ruff check operator tests devcluster bench
+	$(BIN)/ruff format --check operator tests devcluster bench
 	$(BIN)/mypy
 
 unit: venv

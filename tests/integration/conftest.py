@@ -4,22 +4,19 @@ import ipaddress
 import json
 import os
 import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from kubernetes.config import kube_config
-from prometheus_client.parser import text_string_to_metric_families
-from prometheus_client.samples import Sample
 
-from devcluster.cluster import State, down, free_port, install, run_kubectl, running, up
+from devcluster.cluster import State, down, install, run_kubectl, running, up
+from devcluster.operator import OperatorProcess
 from stratus.constants import API_VERSION
 from stratus.core import kube
 
@@ -172,104 +169,25 @@ def cluster() -> Iterator[Cluster]:
         down(state)
 
 
-@dataclass
-class Operator:
-    """The Stratus operator as a subprocess, which a test may kill and restart."""
+@dataclass(kw_only=True)
+class Operator(OperatorProcess):
+    """The operator process of a test, which a test may kill and restart, and whose log and
+    counters it reads."""
 
     cluster: Cluster
-    log: Path
-    process: subprocess.Popen[bytes] | None = None
-    mode: tuple[str, ...] = ("--standalone",)
-    """Alone, or one of several replicas (--peering NAME --priority N)."""
     session_start: int | None = None
     """Where this session's lines begin in the log, which earlier sessions also wrote."""
-    liveness_port: int = field(default_factory=free_port)
-    metrics_port: int = field(default_factory=free_port)
 
-    def start(self) -> None:
+    def start(self, timeout: float = 60) -> None:
         if self.session_start is None:
             self.session_start = self.log.stat().st_size if self.log.exists() else 0
-        env = {
-            **os.environ,
-            # The chart's ServiceAccount: every scenario runs with exactly the chart's RBAC.
-            "KUBECONFIG": str(self.cluster.state.operator_kubeconfig),
-            "STRATUS_CONFIG": str(self.config()),
-            "STRATUS_METRICS_PORT": str(self.metrics_port),
-            "STRATUS_METRICS_ADDRESS": "127.0.0.1",
-        }
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "stratus.cli",
-                    "run",
-                    *self.mode,
-                    "--verbose",
-                    "--json-logs",
-                    f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-        self.cluster.wait_until("operator liveness", self.alive, timeout=60)
-
-    def config(self) -> Path:
-        """The local cluster's operator configuration, with the object store compared every
-        few seconds and a Retain deletion released soon after the store is gone."""
-        config = yaml.safe_load(self.cluster.state.operator_config.read_text())
-        config["objectStore"] |= {"resyncSeconds": RESYNC_SECONDS, "abandonAfterSeconds": 20}
-        path = self.cluster.state.root / "operator-test-config.yaml"
-        path.write_text(yaml.safe_dump(config))
-        return path
+        super().start(timeout)
 
     def session_log(self) -> list[str]:
         """The operator's log lines of this test session, every restart included."""
         with self.log.open("rb") as log:
             log.seek(self.session_start or 0)
             return log.read().decode().splitlines()
-
-    def alive(self) -> bool:
-        try:
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.liveness_port}/healthz", timeout=2
-            ):
-                return True
-        except OSError:
-            return False
-
-    def kill(self) -> None:
-        """SIGKILL: no chance to finish anything, as in a crash or an OOM kill."""
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def metrics(self) -> str:
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
-        ) as response:
-            text: str = response.read().decode()
-            return text
-
-    def samples(self, name: str) -> Iterator[Sample]:
-        """The samples of one metric (a counter's "..._total"), as the operator exports them."""
-        for family in text_string_to_metric_families(self.metrics()):
-            yield from (sample for sample in family.samples if sample.name == name)
-
-    def counter(self, name: str, **labels: str) -> float:
-        """A counter's total since this process started, over the samples carrying `labels`:
-        counter("controller_runtime_reconcile_total", controller="Project")."""
-        return sum(s.value for s in self.samples(name) if labels.items() <= s.labels.items())
 
     def writes(self, *kinds: str) -> float:
         """Write requests this process has sent to the API, to objects of `kinds` or of any."""
@@ -333,9 +251,19 @@ class Operator:
             )
 
 
+def operator_of(cluster: Cluster, log: Path, mode: tuple[str, ...] = ("--standalone",)) -> Operator:
+    """An operator process with the local cluster's configuration, the object store compared
+    every few seconds and a Retain deletion released soon after the store is gone."""
+    config = yaml.safe_load(cluster.state.operator_config.read_text())
+    config["objectStore"] |= {"resyncSeconds": RESYNC_SECONDS, "abandonAfterSeconds": 20}
+    path = cluster.state.root / "operator-test-config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return Operator(cluster.state, log, path, mode, cluster=cluster)
+
+
 @pytest.fixture(scope="session")
 def operator(cluster: Cluster) -> Iterator[Operator]:
-    handle = Operator(cluster, cluster.state.logs / "operator.log")
+    handle = operator_of(cluster, cluster.state.logs / "operator.log")
     handle.start()
     yield handle
     handle.stop()

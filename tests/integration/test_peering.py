@@ -10,7 +10,7 @@ import pytest
 
 from devcluster.cluster import RELEASE
 from stratus.handlers.settings import PEERING_LIFETIME_SECONDS
-from tests.integration.conftest import PUBLIC_KEY, Cluster, Operator, stratus_object
+from tests.integration.conftest import PUBLIC_KEY, Cluster, Operator, operator_of, stratus_object
 
 
 def handled(replica: Operator) -> set[tuple[str | None, str]]:
@@ -36,8 +36,8 @@ def replicas(cluster: Cluster, operator: Operator) -> Iterator[tuple[Operator, O
     same peering, priorities left to the operator."""
     operator.stop()
     logs = cluster.state.logs
-    leader = Operator(cluster, logs / "replica-a.log", mode=("--peering", RELEASE))
-    follower = Operator(cluster, logs / "replica-b.log", mode=("--peering", RELEASE))
+    leader = operator_of(cluster, logs / "replica-a.log", ("--peering", RELEASE))
+    follower = operator_of(cluster, logs / "replica-b.log", ("--peering", RELEASE))
     try:
         leader.start()
         follower.start()

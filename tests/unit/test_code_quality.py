@@ -13,12 +13,12 @@ def run(*argv: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_finds_nothing() -> None:
-    result = run(str(BIN / "ruff"), "check", "operator", "tests", "devcluster")
+    result = run(str(BIN / "ruff"), "check", "operator", "tests", "devcluster", "bench")
     assert result.returncode == 0, result.stdout
 
 
 def test_code_is_formatted() -> None:
-    result = run(str(BIN / "ruff"), "format", "--check", "operator", "tests", "devcluster")
+    result = run(str(BIN / "ruff"), "format", "--check", "operator", "tests", "devcluster", "bench")
     assert result.returncode == 0, result.stdout
 
 

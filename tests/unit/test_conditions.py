@@ -39,3 +39,14 @@ def test_other_conditions_are_kept() -> None:
     result = set_condition([other], "Ready", True, "Reconciled", "", 1)
     assert other in result
     assert [c["type"] for c in result] == ["Reconciling", "Ready"]
+
+
+def test_a_condition_keeps_its_place_so_passes_setting_them_in_another_order_agree() -> None:
+    ensure_order = ["QuotaAdmitted", "Ready", "WorkloadReady"]
+    conditions: list[dict[str, object]] = []
+    for type_ in ensure_order:
+        conditions = set_condition(conditions, type_, True, "Done", "", 1)
+    observed = conditions
+    for type_ in reversed(ensure_order):
+        observed = set_condition(observed, type_, True, "Done", "", 1)
+    assert observed == conditions

@@ -18,7 +18,9 @@ def set_condition(
     message: str,
     generation: int | None,
 ) -> list[Condition]:
-    """A new list with one condition set; lastTransitionTime moves only when status does."""
+    """A new list with one condition set in its place (a new one last), so that passes
+    setting conditions in different orders agree; lastTransitionTime moves only when status
+    does."""
     status_text = "True" if status else "False"
     previous = next((c for c in conditions if c.get("type") == type_), None)
     transition = (
@@ -34,7 +36,9 @@ def set_condition(
         "lastTransitionTime": transition,
         "observedGeneration": generation,
     }
-    return [c for c in conditions if c.get("type") != type_] + [updated]
+    if previous is None:
+        return [*conditions, updated]
+    return [updated if c is previous else c for c in conditions]
 
 
 def find(conditions: list[Condition], type_: str) -> Condition | None:

@@ -13,6 +13,7 @@ from kubernetes.dynamic.resource import Resource
 
 from stratus.builders.meta import Children
 from stratus.constants import FIELD_MANAGER
+from stratus.core.drift import covers
 from stratus.core.errors import BackendUnavailable
 from stratus.core.metrics import API_REQUESTS, APPLY_REQUESTS
 
@@ -174,13 +175,25 @@ def merge_patch(
     )
 
 
+def converge(manifest: Manifest) -> None:
+    """Apply `manifest` unless the object already carries every field of it: a pass that
+    changes nothing writes nothing, so a restart or a repeated pass costs reads only."""
+    metadata = manifest["metadata"]
+    live = read(
+        manifest["apiVersion"], manifest["kind"], metadata["name"], metadata.get("namespace")
+    )
+    if live is None or not covers(live, manifest):
+        apply(manifest)
+
+
 def sync(children: Children) -> None:
-    """Apply the children a builder wants and delete the ones it wants gone."""
+    """Converge the children a builder wants and delete the ones it wants gone."""
     for ref, manifest in children.items():
         if manifest is None:
-            delete(ref.api_version, ref.kind, ref.name, ref.namespace)
+            if read(ref.api_version, ref.kind, ref.name, ref.namespace) is not None:
+                delete(ref.api_version, ref.kind, ref.name, ref.namespace)
         else:
-            apply(manifest)
+            converge(manifest)
 
 
 def remove_finalizer(body: Mapping[str, Any], finalizer: str) -> None:

@@ -40,7 +40,7 @@ class Check:
 
 @dataclass
 class Outcome:
-    """What a successful pass of a handler's work reports."""
+    """What a pass of a handler's work reports."""
 
     phase: str
     ready: bool = True
@@ -49,6 +49,8 @@ class Outcome:
     fields: dict[str, Any] = field(default_factory=dict)
     checks: dict[str, Check] = field(default_factory=dict)
     """Conditions of the phases the work went through, by type."""
+    failed: bool = False
+    """The work stopped on a failure (a StratusError), not on a step still under way."""
 
 
 def parse_spec(model: type[ModelT], body: Mapping[str, Any]) -> ModelT:
@@ -162,6 +164,7 @@ def _failed(kind: Kind, body: kopf.Body, error: StratusError, phase: str, retry:
         reason=error.reason,
         message=error.message,
         checks=checks,
+        failed=True,
     )
     record(kind, body, outcome)
     RECONCILE_ERRORS.labels(kind.kind).inc()
@@ -201,8 +204,19 @@ def _condition_states(outcome: Outcome) -> list[tuple[str, bool, str, str]]:
     ]
 
 
+def _notable(previous: Mapping[str, Any] | None, outcome: Outcome) -> bool:
+    """Worth an Event: Ready turning True or back to False, or a failure with a new reason.
+    Steps on the way to Ready show in status only; an Event for each would double the
+    writes of every boot."""
+    was_ready = previous is not None and previous.get("status") == "True"
+    new_reason = previous is None or previous.get("reason") != outcome.reason
+    if outcome.failed or outcome.phase == "Error":
+        return new_reason
+    return outcome.ready != was_ready and (outcome.ready or previous is not None)
+
+
 def record(kind: Kind, body: kopf.Body, outcome: Outcome) -> None:
-    """Patch status with the outcome if anything differs; post an Event when Ready changes."""
+    """Patch status with the outcome if anything differs; post an Event when it is notable."""
     metadata = body["metadata"]
     logger.debug(
         "Pass over %s: %s, %s: %s",
@@ -230,10 +244,7 @@ def record(kind: Kind, body: kopf.Body, outcome: Outcome) -> None:
     if not changes:
         return
     commit_status(body, changes)
-    if previous is None or (previous.get("reason"), previous.get("message")) != (
-        outcome.reason,
-        outcome.message,
-    ):
+    if _notable(previous, outcome):
         kopf.event(
             body,
             type="Normal" if outcome.ready else "Warning",

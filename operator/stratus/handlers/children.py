@@ -17,11 +17,11 @@ from stratus.constants import (
     MANAGED_BY,
     VERSION,
 )
-from stratus.core.conditions import is_ready
+from stratus.core.conditions import find, is_ready
 from stratus.core.drift import covers
 from stratus.core.errors import StratusError
 from stratus.core.parents import PARENTS, dependency_key, finish_deletion, parent_key, run
-from stratus.core.reconcile import deleting
+from stratus.core.reconcile import READY, deleting
 from stratus.core.workqueue import Strength
 
 CHILD_RESOURCES = (
@@ -50,9 +50,50 @@ def needs_reconcile(event: str | None, child: kopf.Body, desired: Children) -> b
     return wanted is None or not covers(child, wanted)
 
 
+_checked: dict[str, int | None] = {}
+"""Per child (uid), what its last event showed of what a builder sets: its generation with
+its labels and annotations, or None for kinds without a generation, always compared."""
+
+
+def _signature(child: kopf.Body) -> int | None:
+    metadata = child["metadata"]
+    if metadata.get("generation") is None:
+        return None
+    return hash(
+        (
+            metadata["generation"],
+            tuple(sorted((metadata.get("labels") or {}).items())),
+            tuple(sorted((metadata.get("annotations") or {}).items())),
+        )
+    )
+
+
+def _maybe_drifted(type: str | None, child: kopf.Body) -> bool | None:
+    """Whether the child may no longer be what its builder wants; None when the event needs
+    no pass at all. Status updates (the data plane reporting) leave the generation alone, so
+    they only need the parent to observe; the first sight of a child, at start-up, is the
+    owner's own resume pass to check."""
+    uid = child["metadata"]["uid"]
+    if type == "DELETED":
+        _checked.pop(uid, None)
+        return True
+    signature = _signature(child)
+    known = uid in _checked
+    previous = _checked.get(uid)
+    _checked[uid] = signature
+    if type is None and not known:
+        return None
+    if signature is None:
+        return True
+    return known and signature != previous
+
+
 def child_event(type: str | None, body: kopf.Body, labels: kopf.Labels, **_: Any) -> None:
     parent = PARENTS.get(labels.get(LABEL_KIND, ""))
     if parent is None:
+        return
+    drifted = _maybe_drifted(type, body)
+    if drifted is None:
         return
     key = parent_key(labels.get(LABEL_NAMESPACE), labels.get(LABEL_NAME, ""))
     for owner in parent.by_name.get(key):
@@ -60,13 +101,15 @@ def child_event(type: str | None, body: kopf.Body, labels: kopf.Labels, **_: Any
             if type == "DELETED":
                 finish_deletion(parent, owner)
             continue
-        try:
-            desired = parent.children(owner)
-        except StratusError:
-            continue  # the parent's own handler reports what is wrong with it
-        if needs_reconcile(type, body, desired):
-            run(parent.kind, owner, parent.ensure, Strength.ENSURE)
-        elif parent.observe is not None:
+        if drifted:
+            try:
+                desired = parent.children(owner)
+            except StratusError:
+                continue  # the parent's own handler reports what is wrong with it
+            if needs_reconcile(type, body, desired):
+                run(parent.kind, owner, parent.ensure, Strength.ENSURE)
+                continue
+        if parent.observe is not None:
             run(parent.kind, owner, parent.observe)
 
 
@@ -74,10 +117,40 @@ for group, version, plural in CHILD_RESOURCES:
     kopf.on.event(group, version, plural, labels={LABEL_MANAGED_BY: MANAGED_BY})(child_event)
 
 
-def dependency_event(body: kopf.Body, **_: Any) -> None:
-    """A Stratus object changed: reconcile, at once, whoever waits for it and is not Ready."""
+_readiness: dict[str, tuple[Any, ...]] = {}
+"""Per Stratus object others wait for, what they wait for in it: a change elsewhere in its
+status (a Network's count of ports, say) wakes nobody."""
+
+
+def _readiness_of(body: kopf.Body) -> tuple[Any, ...]:
+    status = body.get("status") or {}
+    ready = find(status.get("conditions") or [], READY) or {}
+    return (
+        body["metadata"].get("generation"),
+        deleting(body),
+        status.get("phase"),
+        ready.get("status"),
+        ready.get("reason"),
+        status.get("attachedTo"),
+    )
+
+
+def dependency_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    """A Stratus object changed in a way its dependents wait for: reconcile, at once, whoever
+    waits for it and is not Ready. The first sight of it, at start-up, wakes nobody: every
+    dependent has its own resume pass then."""
     metadata = body["metadata"]
     key = dependency_key(body["kind"], metadata.get("namespace") or "", metadata["name"])
+    if type == "DELETED":
+        _readiness.pop(key, None)
+    else:
+        state = _readiness_of(body)
+        known = key in _readiness
+        if _readiness.get(key) == state:
+            return
+        _readiness[key] = state
+        if type is None and not known:
+            return
     for parent in PARENTS.values():
         if parent.by_dependency is None:
             continue

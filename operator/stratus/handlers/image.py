@@ -77,7 +77,7 @@ def image_children(body: kopf.Body) -> Children:
 def ensure_image(body: kopf.Body) -> Outcome:
     children = image_children(body)
     if children:
-        kube.apply(images_namespace())
+        kube.converge(images_namespace())
         kube.sync(children)
     return observe_image(body)
 

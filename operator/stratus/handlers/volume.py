@@ -152,7 +152,7 @@ def ensure_volume(body: kopf.Body) -> Outcome:
         refresh_usage(namespace)
     kube.sync(children)
     if grows and spec.source is not None and not spec.source.snapshot:
-        kube.apply(resized_claim(owner, spec.size))
+        kube.converge(resized_claim(owner, spec.size))
     outcome = observe_volume(body)
     outcome.checks[QUOTA_ADMITTED] = Check(True, "Admitted", f"{spec.size} of storage")
     return outcome

@@ -1,0 +1,129 @@
+"""`python -m bench`: run the scenarios against the local cluster, print the table, write
+the results and the chart. Sizes are arguments; the defaults finish in under 20 minutes on
+two cores."""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from bench import report, scenarios
+from bench.harness import Bench
+from devcluster.cluster import State, install, up
+from stratus.core.kube import HANDLER_THREADS
+
+REPO = Path(__file__).resolve().parents[1]
+SCENARIOS = ("storm", "memory", "scheduler", "rally")
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__)
+    parser.add_argument("--state", type=Path, default=REPO / ".stratus")
+    parser.add_argument("--servers", default="100 200", help="boot storm sizes, e.g. '100 300 500'")
+    parser.add_argument("--nodes", type=int, default=20, help="KWOK nodes for the storms")
+    parser.add_argument("--objects", type=int, default=2000, help="Stratus objects held")
+    parser.add_argument("--scheduler-nodes", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=5, help="of each scheduler timing")
+    parser.add_argument("--iterations", type=int, default=100, help="of boot and delete")
+    parser.add_argument("--concurrency", type=int, default=10, help="of boot and delete")
+    parser.add_argument("--rest", type=float, default=60, help="seconds of the at-rest window")
+    parser.add_argument("--only", default=",".join(SCENARIOS), help="scenarios to run")
+    parser.add_argument("--output", type=Path, default=REPO / "bench" / "results.json")
+    parser.add_argument("--chart", type=Path, default=REPO / "docs" / "performance-storm.png")
+    return parser.parse_args()
+
+
+def operators_of(state: State) -> list[int]:
+    """Operator processes already running against this cluster (`make run`'s, say): with
+    two, neither figure would mean anything."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if f"KUBECONFIG={state.operator_kubeconfig}".encode() in environ:
+            found.append(int(entry.name))
+    return found
+
+
+def about_the_run(args: argparse.Namespace) -> dict[str, Any]:
+    revision = subprocess.run(
+        ["git", "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    ).stdout.strip()
+    return {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "revision": revision,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "operatorWorkers": HANDLER_THREADS,
+        "arguments": {k: str(v) for k, v in vars(args).items()},
+    }
+
+
+def main() -> None:
+    args = arguments()
+    console = Console()
+    state = State(args.state.resolve())
+    up(state)
+    install(state)
+    if running := operators_of(state):
+        raise SystemExit(
+            f"an operator already runs against {state.root} (pid {running[0]}): stop it "
+            "(Ctrl-C on `make run`); the benchmark runs its own"
+        )
+    only = set(args.only.split(","))
+    sizes = [int(n) for n in args.servers.split()]
+    bench = Bench.connect(state, max(HANDLER_THREADS, args.concurrency))
+    results: dict[str, Any] = {"run": about_the_run(args)}
+
+    def record(name: str, run: Callable[[], Any]) -> None:
+        console.rule(name)
+        results[name] = run()
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(results, indent=2) + "\n")
+
+    bench.operator.start()
+    try:
+        scenarios.prepare(bench, args.nodes)
+        if "storm" in only:
+            record(
+                "bootStorm",
+                lambda: [scenarios.boot_storm(bench, n, HANDLER_THREADS, args.rest) for n in sizes],
+            )
+        if "scheduler" in only:
+            record(
+                "scheduler",
+                lambda: scenarios.scheduler(bench, args.scheduler_nodes, args.nodes, args.repeats),
+            )
+        if "rally" in only:
+            record(
+                "bootAndDelete",
+                lambda: scenarios.boot_and_delete(bench, args.iterations, args.concurrency),
+            )
+        if "memory" in only:
+            held = scenarios.memory_and_restart(bench, args.objects, args.rest)
+            record("memory", lambda: held["memory"])
+            record("restart", lambda: held["restart"])
+            console.rule("clearing the tenants")
+            scenarios.clear_tenants(bench)
+    finally:
+        bench.operator.stop()
+    report.print_table(results, console)
+    report.chart(results, args.chart)
+    console.print(f"results: {args.output}; chart: {args.chart}")
+
+
+if __name__ == "__main__":
+    main()
