@@ -93,14 +93,23 @@ def delete_all(bench: Bench, namespace: str) -> None:
     """The floor's objects, which no owner collects: the VirtualMachines take their
     DataVolumes and claims with them."""
     for kind in ("virtualmachines.kubevirt.io", "ports.stratus.io"):
-        bench.kubectl("delete", kind, "--all", "-n", namespace, "--timeout=600s")
-    bench.kubectl("delete", "secrets", "-l", OWNED_BY_SERVER, "-n", namespace, "--timeout=600s")
+        bench.kubectl("delete", kind, "--all", "-n", namespace, "--wait=false")
+    bench.kubectl("delete", "secrets", "-l", OWNED_BY_SERVER, "-n", namespace, "--wait=false")
+    wait_children_gone(bench, namespace)
+
+
+def wait_children_gone(bench: Bench, namespace: str) -> None:
+    """Until no Server child is left (the garbage collector takes the last ones), so that
+    the next run starts from the same cluster."""
+    for kind in ("virtualmachines.kubevirt.io", "datavolumes.cdi.kubevirt.io", "ports.stratus.io"):
+        bench.kubectl("wait", "--for=delete", kind, "--all", "-n", namespace, "--timeout=900s")
     bench.kubectl(
         "wait",
         "--for=delete",
-        "datavolumes.cdi.kubevirt.io",
-        "--all",
+        "secrets",
+        "-l",
+        OWNED_BY_SERVER,
         "-n",
         namespace,
-        "--timeout=600s",
+        "--timeout=900s",
     )

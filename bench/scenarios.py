@@ -126,15 +126,7 @@ def _delete_servers(bench: Bench, names: set[str]) -> float:
     with bench.track("servers", NAMESPACE) as servers:
         bench.kubectl("delete", "servers", "--all", "-n", NAMESPACE, "--wait=false")
         servers.wait("Servers deleted", servers.count_gone(names), len(names), 600)
-    bench.kubectl(
-        "wait",
-        "--for=delete",
-        "datavolumes.cdi.kubevirt.io",
-        "--all",
-        "-n",
-        NAMESPACE,
-        "--timeout=600s",
-    )
+    floor.wait_children_gone(bench, NAMESPACE)
     return time.monotonic() - began
 
 

@@ -18,7 +18,7 @@ from stratus.core.errors import StratusError
 from stratus.core.reconcile import commit_status
 from stratus.core.resolve import project_of
 from stratus.core.units import amount, gibibytes, quantity
-from stratus.core.workqueue import hold
+from stratus.core.workqueue import Strength, hold, offer
 
 QUOTA_EXCEEDED = "QuotaExceeded"
 
@@ -60,18 +60,22 @@ def usage_of(namespace: str) -> dict[str, int | str]:
 def refresh_usage(namespace: str) -> None:
     """Bring the owning Project's status.usage up to date after its contents changed.
 
-    This is the only writer of usage, and it counts and writes under a lock: two handlers
-    counting at once could otherwise land their writes in the wrong order, and an older
-    count would stand until the next change."""
-    with hold(f"usage/{namespace}"):
-        project = project_of(namespace)
-        if project is None:
-            return
-        usage = usage_of(namespace)
-        if (project.get("status") or {}).get("usage") != usage:
-            kube.patch_status(
-                API_VERSION, "Project", project["metadata"]["name"], None, status={"usage": usage}
-            )
+    This is the only writer of usage, and it counts and writes one pass at a time: two
+    passes counting at once could otherwise land their writes in the wrong order. A refresh
+    asked for while one runs is left to that pass's thread, which counts once more when it
+    is done: a boot storm of a hundred Servers counts a few times, not a hundred."""
+    offer(f"usage/{namespace}", Strength.OBSERVE, lambda: _write_usage(namespace))
+
+
+def _write_usage(namespace: str) -> None:
+    project = project_of(namespace)
+    if project is None:
+        return
+    usage = usage_of(namespace)
+    if (project.get("status") or {}).get("usage") != usage:
+        kube.patch_status(
+            API_VERSION, "Project", project["metadata"]["name"], None, status={"usage": usage}
+        )
 
 
 def _check(

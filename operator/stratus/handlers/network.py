@@ -19,7 +19,7 @@ from stratus.core.reconcile import Outcome, parse_spec, reconcile
 from stratus.core.resolve import ports_key, split_reference
 from stratus.core.workqueue import hold
 from stratus.ipam.allocator import capacity, subnet_problems
-from stratus.ipam.ports import LABEL_NETWORK, label_value
+from stratus.ipam.ports import LABEL_NETWORK, label_value, taken_addresses
 
 INT64_MAX = 2**63 - 1
 """The API's integers are 64-bit: a /64 has more free addresses than status can say."""
@@ -79,7 +79,9 @@ def ports_of(body: kopf.Body) -> list[kube.Manifest]:
 
 def observe_network(body: kopf.Body) -> Outcome:
     spec = parse_spec(NetworkSpec, body)
-    allocated = len(ports_of(body))
+    # The count follows the Port index, which Kopf updates before it hands any handler the
+    # Port's event: a LIST here would read every Port of the Network once per address taken.
+    allocated = len(taken_addresses(body["metadata"]["namespace"], body["metadata"]["name"]))
     total = capacity(spec.subnet)
     return Outcome(
         phase="Active",

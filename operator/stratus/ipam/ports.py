@@ -7,6 +7,8 @@ whichever process or thread makes them. Nothing is locked or remembered in the p
 
 import hashlib
 import re
+import threading
+import time
 from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
 from typing import Any
@@ -187,6 +189,9 @@ def allocate(
     if address is None and known_taken:
         # `known_taken` may be stale: try what the API server has not shown to be held.
         address = claim.first(free_addresses(subnet, frozenset(held_by_others)), held_by_others)
+    _remember(
+        namespace, network_name, held_by_others if address is None else {address, *held_by_others}
+    )
     if address is None:
         pools = ", ".join(f"{p.start}-{p.end}" for p in subnet.allocation_pools)
         where = f"pools {pools}" if pools else f"subnet {network_of(subnet)}"
@@ -199,6 +204,7 @@ def release(namespace: str, holder: Holder) -> int:
     held = _holder_ports(namespace, holder)
     for port in held:
         kube.delete(API_VERSION, PORT.kind, port["metadata"]["name"], namespace)
+        _forget(namespace, port["spec"]["network"], port["spec"]["address"])
     return len(held)
 
 
@@ -292,9 +298,38 @@ def addresses_by_network(body: kopf.Body, **_: Any) -> dict[tuple[str, str], str
     return {port_index_key(body): str(body["spec"]["address"])}
 
 
+RECENT_SECONDS = 60.0
+"""How long this process remembers an address it saw taken, in case the index lags."""
+_recent: dict[tuple[str, str], dict[str, float]] = {}
+_recent_guard = threading.Lock()
+
+
+def _remember(namespace: str, network: str, addresses: Iterable[str]) -> None:
+    with _recent_guard:
+        seen = _recent.setdefault((namespace, network), {})
+        seen.update(dict.fromkeys(addresses, time.monotonic()))
+
+
+def _forget(namespace: str, network: str, address: str) -> None:
+    with _recent_guard:
+        _recent.get((namespace, network), {}).pop(address, None)
+
+
 def taken_addresses(namespace: str, network: str) -> frozenset[str]:
-    """The addresses the index has seen taken on a network; maybe a step behind the API."""
-    return frozenset(addresses_by_network.get((namespace, network)))
+    """The addresses seen taken on a network: by the index, and by this process's own
+    allocations the index has not shown yet. Under a boot storm Kopf's watch runs seconds
+    behind, and every address it has not shown would otherwise cost a refused create."""
+    indexed = frozenset(addresses_by_network.get((namespace, network)))
+    with _recent_guard:
+        recent = _recent.get((namespace, network))
+        if not recent:
+            return indexed
+        stale = time.monotonic() - RECENT_SECONDS
+        for address in [a for a, at in recent.items() if a in indexed or at < stale]:
+            del recent[address]
+        if not recent:
+            del _recent[(namespace, network)]
+        return indexed | frozenset(recent)
 
 
 def _digest(text: str) -> str:
