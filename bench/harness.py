@@ -181,6 +181,9 @@ class AuditWindow:
     def writes_by_resource(self) -> dict[str, int]:
         return dict(Counter(_resource(e) for e in self.writes()))
 
+    def writes_by_namespace(self) -> dict[str, int]:
+        return dict(Counter(e.get("objectRef", {}).get("namespace") or "" for e in self.writes()))
+
     def cluster_wide_lists(self) -> int:
         """LISTs across every namespace of a namespaced kind (a watch's first list included):
         the requests whose cost grows with the whole cluster."""

@@ -13,6 +13,8 @@ from bench import floor, objects
 from bench.harness import KUBEVIRT, Bench, ready_condition, vm_ready
 
 Figures = dict[str, Any]
+SETTLE_QUIET = 5.0
+"""Seconds without a request of the operator's that make it idle."""
 NAMESPACE = objects.PROJECT
 
 
@@ -79,6 +81,9 @@ def boot_storm(bench: Bench, count: int, concurrency: int, rest_seconds: float) 
         servers.wait(f"{count} Servers Active", servers.count_ready(wanted), count, timeout)
         stratus = _since(began, servers.ready_at, wanted)
         window = bench.audit.since(start)
+    # The last Server Active is not the operator's last word (a Project's usage, Kopf's own
+    # bookkeeping): rest begins once it has been silent for a few seconds.
+    settled = bench.idle_after(bench.audit.mark(), time.time(), SETTLE_QUIET, 300)
     at_rest = bench.quiet(rest_seconds)
     children = floor.capture(bench, NAMESPACE, wanted)
     deletion = _delete_servers(bench, wanted)
@@ -109,8 +114,11 @@ def boot_storm(bench: Bench, count: int, concurrency: int, rest_seconds: float) 
             "clusterWideLists": window.cluster_wide_lists(),
         },
         "atRest": {
+            "settledAfterSeconds": round(settled, 1),
             "seconds": rest_seconds,
             "writes": len(at_rest.writes()),
+            "writesByResource": at_rest.writes_by_resource(),
+            "writesByNamespace": at_rest.writes_by_namespace(),
             "requests": at_rest.by_verb(),
         },
     }
@@ -151,6 +159,7 @@ def memory_and_restart(bench: Bench, total: int, rest_seconds: float) -> Figures
         steps.append({"objects": _count_stratus(bench), "rssMiB": _rss(bench)})
     first, last = steps[0], steps[-1]
     growth = (last["rssMiB"] - first["rssMiB"]) / max(1, last["objects"] - first["objects"])
+    bench.idle_after(bench.audit.mark(), time.time(), SETTLE_QUIET, 300)
     at_rest = bench.quiet(rest_seconds)
     restart = _restart(bench)
     restart["atRestWrites"] = len(at_rest.writes())
@@ -219,6 +228,7 @@ def _restart(bench: Bench, quiet: float = 10, timeout: float = 180) -> Figures:
         "idleSeconds": round(idle, 1),
         "writes": len(window.writes()),
         "writesByResource": window.writes_by_resource(),
+        "writesByNamespace": window.writes_by_namespace(),
         "requests": window.by_verb(),
     }
 

@@ -12,6 +12,10 @@ import pytest
 from tests.integration.conftest import REPO, Cluster, Operator
 
 
+def bench_namespaces(writes: dict[str, int]) -> dict[str, int]:
+    return {namespace: n for namespace, n in writes.items() if namespace.startswith("bench")}
+
+
 @pytest.mark.after_everything
 def test_a_tiny_benchmark_runs_every_scenario_and_writes_its_figures(
     cluster: Cluster, operator: Operator, tmp_path: Path
@@ -40,9 +44,10 @@ def test_a_tiny_benchmark_runs_every_scenario_and_writes_its_figures(
     # The audit log saw the operator's requests: a Server cannot boot with fewer writes than
     # its Port, its Secrets and its VirtualMachine.
     assert storm["apiWrites"]["perServer"] >= 3
-    assert storm["atRest"]["writes"] == 0
+    # Objects the suite left behind may have timers of their own; the benchmark's must not.
+    assert not bench_namespaces(storm["atRest"]["writesByNamespace"])
     assert figures["memory"]["objects"] >= 40 and figures["memory"]["rssMiB"] > 0
-    assert figures["restart"]["writes"] == 0
+    assert not bench_namespaces(figures["restart"]["writesByNamespace"])
     assert figures["scheduler"]["noValidHostSeconds"]["median"] > 0
     assert figures["bootAndDelete"]["successRate"] == 1
     assert chart.read_bytes().startswith(b"\x89PNG")
