@@ -2,7 +2,8 @@
 
 A Port is named after its network and address, and the API server refuses a second object
 with the same name (409 AlreadyExists), so two allocations can never get the same address,
-whichever process or thread makes them. Nothing is locked or remembered in the process.
+whichever process or thread makes them. Nothing is locked in the process; what it
+remembers (addresses it took that the index has not shown yet) only saves attempts.
 """
 
 import hashlib
