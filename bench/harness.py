@@ -23,6 +23,8 @@ from devcluster.cluster import State, run_kubectl
 from devcluster.operator import OperatorProcess
 
 Manifest = dict[str, Any]
+KUBECTL_STEP = 240
+"""Seconds one `kubectl wait` may take: devcluster stops any kubectl after 300."""
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 STRATUS = ("stratus.io", "v1alpha1")
 KUBEVIRT = ("kubevirt.io", "v1")
@@ -254,6 +256,18 @@ class Bench:
         if result.returncode != 0:
             raise RuntimeError(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
         return result.stdout
+
+    def wait_for(self, what: str, timeout: float) -> None:
+        """`kubectl wait <what>` for up to `timeout` seconds, in steps shorter than the
+        local cluster's limit on one kubectl command."""
+        deadline = time.monotonic() + timeout
+        while True:
+            step = int(min(KUBECTL_STEP, max(1.0, deadline - time.monotonic())))
+            result = run_kubectl(self.state, "wait", *what.split(), f"--timeout={step}s")
+            if result.returncode == 0:
+                return
+            if time.monotonic() >= deadline or "timed out" not in result.stderr:
+                raise RuntimeError(f"kubectl wait {what}: {result.stderr.strip()}")
 
     def apply(self, manifests: list[Manifest]) -> None:
         """`kubectl apply` of one multi-document file, as a user applies a directory."""

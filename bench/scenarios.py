@@ -199,9 +199,7 @@ def _add_tenants(bench: Bench, batch: int, counts: dict[str, int]) -> None:
     for project, manifests in inside.items():
         bench.apply(manifests)
         for kind in ("keypairs", "networks", "volumes", "servers"):
-            bench.kubectl(
-                "wait", "--for=condition=Ready", kind, "--all", "-n", project, "--timeout=900s"
-            )
+            bench.wait_for(f"--for=condition=Ready {kind} --all -n {project}", 1800)
 
 
 def _count_stratus(bench: Bench) -> int:
@@ -241,7 +239,12 @@ def clear_tenants(bench: Bench) -> None:
         objects.BENCH_LABEL,
         "--field-selector",
         f"metadata.name!={NAMESPACE}",
-        "--timeout=1800s",
+        "--wait=false",
+    )
+    bench.wait_for(
+        f"--for=delete projects -l {objects.BENCH_LABEL} --field-selector "
+        f"metadata.name!={NAMESPACE}",
+        3600,
     )
 
 
