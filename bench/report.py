@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 Results = dict[str, Any]
+TARGET_STORM = 500
+"""The storm size the boot storm's target is set at."""
 
 
 def targets(results: Results) -> list[tuple[str, str, str, bool]]:
@@ -24,9 +26,9 @@ def targets(results: Results) -> list[tuple[str, str, str, bool]]:
         rows.append(
             (
                 "boot storm vs floor",
-                "<= 1.3x at the largest N",
+                f"<= 1.3x at every N up to {TARGET_STORM}",
                 ratios,
-                largest["ratio"] <= 1.3,
+                largest["servers"] >= TARGET_STORM and all(s["ratio"] <= 1.3 for s in storms),
             )
         )
         writes = largest["apiWrites"]
@@ -53,7 +55,12 @@ def targets(results: Results) -> list[tuple[str, str, str, bool]]:
             (
                 f"RSS with {memory['objects']} objects",
                 "<= 150 MiB",
-                f"{memory['rssMiB']} MiB (+{memory['perThousandMiB']} MiB per 1,000)",
+                f"{memory['rssMiB']} MiB"
+                + (
+                    f" (+{memory['perThousandMiB']} MiB per 1,000)"
+                    if memory["perThousandMiB"] is not None
+                    else ""
+                ),
                 memory["rssMiB"] <= 150,
             )
         )

@@ -158,7 +158,8 @@ def memory_and_restart(bench: Bench, total: int, rest_seconds: float) -> Figures
         time.sleep(5)
         steps.append({"objects": _count_stratus(bench), "rssMiB": _rss(bench)})
     first, last = steps[0], steps[-1]
-    growth = (last["rssMiB"] - first["rssMiB"]) / max(1, last["objects"] - first["objects"])
+    added = last["objects"] - first["objects"]
+    growth = (last["rssMiB"] - first["rssMiB"]) / added if added > 0 else None
     bench.idle_after(bench.audit.mark(), time.time(), SETTLE_QUIET, 300)
     at_rest = bench.quiet(rest_seconds)
     restart = _restart(bench)
@@ -166,7 +167,7 @@ def memory_and_restart(bench: Bench, total: int, rest_seconds: float) -> Figures
     return {
         "memory": {
             "steps": steps,
-            "perThousandMiB": round(growth * 1000, 1),
+            "perThousandMiB": None if growth is None else round(growth * 1000, 1),
             "objects": last["objects"],
             "rssMiB": last["rssMiB"],
         },
