@@ -102,14 +102,5 @@ def wait_children_gone(bench: Bench, namespace: str) -> None:
     """Until no Server child is left (the garbage collector takes the last ones), so that
     the next run starts from the same cluster."""
     for kind in ("virtualmachines.kubevirt.io", "datavolumes.cdi.kubevirt.io", "ports.stratus.io"):
-        bench.kubectl("wait", "--for=delete", kind, "--all", "-n", namespace, "--timeout=900s")
-    bench.kubectl(
-        "wait",
-        "--for=delete",
-        "secrets",
-        "-l",
-        OWNED_BY_SERVER,
-        "-n",
-        namespace,
-        "--timeout=900s",
-    )
+        bench.wait_for(f"--for=delete {kind} --all -n {namespace}", 900)
+    bench.wait_for(f"--for=delete secrets -l {OWNED_BY_SERVER} -n {namespace}", 900)

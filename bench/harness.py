@@ -19,8 +19,9 @@ from kubernetes.client.exceptions import ApiException
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from urllib3.exceptions import ProtocolError
 
-from devcluster.cluster import State, run_kubectl
+from devcluster.cluster import State, kubectl, run_kubectl
 from devcluster.operator import OperatorProcess
+from stratus.core.conditions import is_ready
 
 Manifest = dict[str, Any]
 KUBECTL_STEP = 240
@@ -28,15 +29,6 @@ KUBECTL_STEP = 240
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 STRATUS = ("stratus.io", "v1alpha1")
 KUBEVIRT = ("kubevirt.io", "v1")
-
-
-def ready_condition(body: Manifest) -> dict[str, Any]:
-    conditions = (body.get("status") or {}).get("conditions") or []
-    return next((c for c in conditions if c.get("type") == "Ready"), {})
-
-
-def is_ready(body: Manifest) -> bool:
-    return ready_condition(body).get("status") == "True"
 
 
 def vm_ready(body: Manifest) -> bool:
@@ -119,12 +111,6 @@ class Tracker:
                 if name not in self.ready_at and self.ready(body):
                     self.ready_at[name] = now
             self.changed.notify_all()
-
-    def forget(self) -> None:
-        """Start timing afresh, for objects of the same names created again."""
-        with self.changed:
-            self.ready_at = {n: t for n, t in self.ready_at.items() if n in self.objects}
-            self.gone_at.clear()
 
     def wait(
         self,
@@ -212,13 +198,12 @@ class AuditLog:
     def mark(self) -> int:
         return self.path.stat().st_size if self.path.exists() else 0
 
-    def since(self, start: int, end: int | None = None) -> AuditWindow:
+    def since(self, start: int) -> AuditWindow:
         # A request is logged when it is answered: give the last ones time to land.
         time.sleep(1)
         with self.path.open("rb") as log:
             log.seek(start)
-            data = log.read() if end is None else log.read(end - start)
-        lines = data.decode().splitlines()
+            lines = log.read().decode().splitlines()
         return AuditWindow([json.loads(line) for line in lines if line.strip()])
 
 
@@ -247,15 +232,8 @@ class Bench:
     def custom(self) -> client.CustomObjectsApi:
         return client.CustomObjectsApi(self.api)
 
-    @property
-    def core(self) -> client.CoreV1Api:
-        return client.CoreV1Api(self.api)
-
     def kubectl(self, *args: str, stdin: str | None = None) -> str:
-        result = run_kubectl(self.state, *args, stdin=stdin)
-        if result.returncode != 0:
-            raise RuntimeError(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
-        return result.stdout
+        return kubectl(self.state, *args, stdin=stdin)
 
     def wait_for(self, what: str, timeout: float) -> None:
         """`kubectl wait <what>` for up to `timeout` seconds, in steps shorter than the

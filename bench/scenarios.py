@@ -10,7 +10,8 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from bench import floor, objects
-from bench.harness import KUBEVIRT, Bench, ready_condition, vm_ready
+from bench.harness import KUBEVIRT, Bench, vm_ready
+from stratus.core.conditions import ready
 
 Figures = dict[str, Any]
 SETTLE_QUIET = 5.0
@@ -288,7 +289,7 @@ def scheduler(bench: Bench, nodes: int, keep: int, repeats: int) -> Figures:
 
 
 def _no_valid_host(body: dict[str, Any]) -> bool:
-    return ready_condition(body).get("reason") == "NoValidHost"
+    return (ready(body) or {}).get("reason") == "NoValidHost"
 
 
 def _apply_one(bench: Bench, manifest: dict[str, Any]) -> float:

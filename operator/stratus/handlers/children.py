@@ -17,11 +17,11 @@ from stratus.constants import (
     MANAGED_BY,
     VERSION,
 )
-from stratus.core.conditions import find, is_ready
+from stratus.core.conditions import is_ready, ready
 from stratus.core.drift import covers
 from stratus.core.errors import StratusError
 from stratus.core.parents import PARENTS, dependency_key, finish_deletion, parent_key, run
-from stratus.core.reconcile import READY, deleting
+from stratus.core.reconcile import deleting
 from stratus.core.workqueue import Strength
 
 CHILD_RESOURCES = (
@@ -124,13 +124,13 @@ status (a Network's count of ports, say) wakes nobody."""
 
 def _readiness_of(body: kopf.Body) -> tuple[Any, ...]:
     status = body.get("status") or {}
-    ready = find(status.get("conditions") or [], READY) or {}
+    ready_now = ready(body) or {}
     return (
         body["metadata"].get("generation"),
         deleting(body),
         status.get("phase"),
-        ready.get("status"),
-        ready.get("reason"),
+        ready_now.get("status"),
+        ready_now.get("reason"),
         status.get("attachedTo"),
     )
 
