@@ -119,6 +119,9 @@ def main() -> None:
             console.rule("clearing the tenants")
             scenarios.clear_tenants(bench)
     finally:
+        # The cluster is left with the nodes it had: later Servers (a test's, a user's) are
+        # placed as if the benchmark had never run.
+        scenarios.remove_nodes_from(bench, 0, args.nodes)
         bench.operator.stop()
     report.print_table(results, console)
     report.chart(results, args.chart)

@@ -172,6 +172,12 @@ class AuditWindow:
     def writes_by_namespace(self) -> dict[str, int]:
         return dict(Counter(e.get("objectRef", {}).get("namespace") or "" for e in self.writes()))
 
+    def writes_by_object(self, limit: int = 20) -> dict[str, int]:
+        """The most written objects, as `verb resource namespace/name`: what a write that
+        should not have happened names first."""
+        counted = Counter(_write(e) for e in self.writes())
+        return dict(counted.most_common(limit))
+
     def cluster_wide_lists(self) -> int:
         """LISTs across every namespace of a namespaced kind (a watch's first list included):
         the requests whose cost grows with the whole cluster."""
@@ -180,6 +186,12 @@ class AuditWindow:
             for e in self.events
             if e["verb"] == "list" and not e.get("objectRef", {}).get("namespace")
         )
+
+
+def _write(event: Manifest) -> str:
+    ref = event.get("objectRef") or {}
+    where = "/".join(part for part in (ref.get("namespace"), ref.get("name")) if part)
+    return f"{event['verb']} {_resource(event)} {where}"
 
 
 def _resource(event: Manifest) -> str:

@@ -120,6 +120,7 @@ def boot_storm(bench: Bench, count: int, concurrency: int, rest_seconds: float) 
             "writes": len(at_rest.writes()),
             "writesByResource": at_rest.writes_by_resource(),
             "writesByNamespace": at_rest.writes_by_namespace(),
+            "writesByObject": at_rest.writes_by_object(),
             "requests": at_rest.by_verb(),
         },
     }
@@ -229,6 +230,7 @@ def _restart(bench: Bench, quiet: float = 10, timeout: float = 180) -> Figures:
         "writes": len(window.writes()),
         "writesByResource": window.writes_by_resource(),
         "writesByNamespace": window.writes_by_namespace(),
+        "writesByObject": window.writes_by_object(),
         "requests": window.by_verb(),
     }
 

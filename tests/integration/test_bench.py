@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.objects import BENCH_LABEL
 from tests.integration.conftest import REPO, Cluster, Operator
 
 
@@ -45,10 +46,15 @@ def test_a_tiny_benchmark_runs_every_scenario_and_writes_its_figures(
     # its Port, its Secrets and its VirtualMachine.
     assert storm["apiWrites"]["perServer"] >= 3
     # Objects the suite left behind may have timers of their own; the benchmark's must not.
-    assert not bench_namespaces(storm["atRest"]["writesByNamespace"])
+    at_rest = storm["atRest"]
+    assert not bench_namespaces(at_rest["writesByNamespace"]), at_rest["writesByObject"]
     assert figures["memory"]["objects"] >= 40 and figures["memory"]["rssMiB"] > 0
-    assert not bench_namespaces(figures["restart"]["writesByNamespace"])
+    restart = figures["restart"]
+    assert not bench_namespaces(restart["writesByNamespace"]), restart["writesByObject"]
     assert figures["scheduler"]["noValidHostSeconds"]["median"] > 0
     assert figures["bootAndDelete"]["successRate"] == 1
     assert chart.read_bytes().startswith(b"\x89PNG")
     assert "Targets" in run.stdout
+    # It leaves the nodes it found, so what runs after it is placed as before.
+    left = cluster.kubectl("get", "nodes", "-l", BENCH_LABEL, "-o", "name").stdout
+    assert not left.strip(), left

@@ -73,6 +73,14 @@ def run(
     workqueue.offer(key_of(kind, owner), strength, lambda: _attempt(kind, owner, work, strength))
 
 
+def own_pass(kind: Kind, body: Mapping[str, Any], work: Work) -> None:
+    """An object's own create, update or resume handler. A pass that fails for now is retried
+    by the work queue, like the passes other objects' events start, so each object has one
+    retry: a dependency turning ready runs the pass at once and ends the wait, where Kopf's
+    own retry would still come later and write Kopf's bookkeeping to an object already Ready."""
+    _attempt(kind, body, work, Strength.ENSURE)
+
+
 def finish_deletion(parent: Parent, owner: Mapping[str, Any]) -> None:
     """Something a deleted owner waits for may have happened: run its deletion's work now, and
     let it go when that work is done (Kopf would only look again when its delay ran out)."""

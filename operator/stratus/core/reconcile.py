@@ -173,6 +173,13 @@ def _failed(kind: Kind, body: kopf.Body, error: StratusError, phase: str, retry:
         RECONCILES.labels(kind.kind, "error").inc()
         raise kopf.PermanentError(error.message) from error
     RECONCILES.labels(kind.kind, "requeue_after").inc()
+    logger.info(
+        "%s failed for now, again in %gs: %s",
+        kind.kind,
+        delay,
+        error.message,
+        extra={"k8s_ref": _reference(body), "k8s_skip": True},
+    )
     raise kopf.TemporaryError(error.message, delay=delay) from error
 
 

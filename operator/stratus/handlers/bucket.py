@@ -37,7 +37,7 @@ from stratus.core.conditions import is_ready
 from stratus.core.drift import covers
 from stratus.core.errors import WaitingForContents
 from stratus.core.indexes import index
-from stratus.core.parents import Parent, parent_key, register
+from stratus.core.parents import Parent, own_pass, parent_key, register
 from stratus.core.quota import refresh_usage
 from stratus.core.reconcile import Outcome, parse_spec, reconcile
 from stratus.core.units import amount
@@ -57,8 +57,8 @@ class BucketNotEmpty(WaitingForContents):
 @kopf.on.resume(GROUP, VERSION, BUCKET.plural)
 @kopf.on.create(GROUP, VERSION, BUCKET.plural)
 @kopf.on.update(GROUP, VERSION, BUCKET.plural)
-def bucket_changed(body: kopf.Body, retry: int, **_: Any) -> None:
-    reconcile(BUCKET, body, ensure_bucket, waiting_phase(body), retry)
+def bucket_changed(body: kopf.Body, **_: Any) -> None:
+    own_pass(BUCKET, body, ensure_bucket)
 
 
 @kopf.on.delete(GROUP, VERSION, BUCKET.plural)
@@ -73,13 +73,11 @@ def bucket_deleted(body: kopf.Body, retry: int, **_: Any) -> None:
     interval=settings().object_store.resync_seconds,
     initial_delay=settings().object_store.resync_seconds,
 )
-def bucket_resync(body: kopf.Body, retry: int = 0, **_: Any) -> None:
+def bucket_resync(body: kopf.Body, **_: Any) -> None:
     """The store may have been changed behind Stratus's back: compare and correct. A Bucket
-    that is not Ready is already being retried by its change handler, unless this timer
-    found the failure itself (retry > 0), in which case it backs off as that would."""
-    if retry == 0 and not is_ready(body):
-        return
-    reconcile(BUCKET, body, ensure_bucket, waiting_phase(body), retry)
+    that is not Ready is already being retried, with backoff, by the work queue."""
+    if is_ready(body):
+        own_pass(BUCKET, body, ensure_bucket)
 
 
 @index(GROUP, VERSION, BUCKET.plural)

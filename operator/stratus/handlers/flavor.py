@@ -10,15 +10,15 @@ from stratus.builders.meta import ChildRef, Children, Owner
 from stratus.constants import GROUP, VERSION
 from stratus.core import kube
 from stratus.core.indexes import index
-from stratus.core.parents import Parent, register
-from stratus.core.reconcile import Outcome, parse_spec, reconcile
+from stratus.core.parents import Parent, own_pass, register
+from stratus.core.reconcile import Outcome, parse_spec
 
 
 @kopf.on.resume(GROUP, VERSION, FLAVOR.plural)
 @kopf.on.create(GROUP, VERSION, FLAVOR.plural)
 @kopf.on.update(GROUP, VERSION, FLAVOR.plural)
 def flavor_changed(body: kopf.Body, **_: Any) -> None:
-    reconcile(FLAVOR, body, ensure_flavor, PARENT.waiting_phase(body))
+    own_pass(FLAVOR, body, ensure_flavor)
 
 
 def flavor_children(body: kopf.Body) -> Children:

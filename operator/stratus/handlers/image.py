@@ -18,7 +18,7 @@ from stratus.core import kube
 from stratus.core.copies import DATAVOLUMES, copies_of, source_claim
 from stratus.core.errors import WaitingForEvent
 from stratus.core.indexes import index
-from stratus.core.parents import Parent, finish_deletion, parent_key, register
+from stratus.core.parents import Parent, finish_deletion, own_pass, parent_key, register
 from stratus.core.reconcile import Outcome, parse_spec, reconcile
 from stratus.core.units import amount
 from stratus.status.storage import datavolume_failure
@@ -28,7 +28,7 @@ from stratus.status.storage import datavolume_failure
 @kopf.on.create(GROUP, VERSION, IMAGE.plural)
 @kopf.on.update(GROUP, VERSION, IMAGE.plural)
 def image_changed(body: kopf.Body, **_: Any) -> None:
-    reconcile(IMAGE, body, ensure_image)
+    own_pass(IMAGE, body, ensure_image)
 
 
 @kopf.on.delete(GROUP, VERSION, IMAGE.plural)

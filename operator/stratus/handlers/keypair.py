@@ -7,7 +7,8 @@ import kopf
 from stratus.api.keypair import KEYPAIR, KeyPairSpec
 from stratus.constants import GROUP, VERSION
 from stratus.core.errors import InvalidInput
-from stratus.core.reconcile import Outcome, parse_spec, reconcile
+from stratus.core.parents import own_pass
+from stratus.core.reconcile import Outcome, parse_spec
 from stratus.sshkeys import InvalidKey, parse_public_key
 
 
@@ -15,7 +16,7 @@ from stratus.sshkeys import InvalidKey, parse_public_key
 @kopf.on.create(GROUP, VERSION, KEYPAIR.plural)
 @kopf.on.update(GROUP, VERSION, KEYPAIR.plural)
 def keypair_changed(body: kopf.Body, **_: Any) -> None:
-    reconcile(KEYPAIR, body, check_keypair)
+    own_pass(KEYPAIR, body, check_keypair)
 
 
 def check_keypair(body: kopf.Body) -> Outcome:

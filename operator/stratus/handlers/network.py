@@ -13,7 +13,7 @@ from stratus.constants import API_VERSION, GROUP, VERSION
 from stratus.core import kube
 from stratus.core.errors import InvalidInput, WaitingForEvent
 from stratus.core.indexes import index
-from stratus.core.parents import Parent, parent_key, register, wake
+from stratus.core.parents import Parent, own_pass, parent_key, register, wake
 from stratus.core.quota import refresh_usage
 from stratus.core.reconcile import Outcome, parse_spec, reconcile
 from stratus.core.resolve import ports_key, split_reference
@@ -29,7 +29,7 @@ INT64_MAX = 2**63 - 1
 @kopf.on.create(GROUP, VERSION, NETWORK.plural)
 @kopf.on.update(GROUP, VERSION, NETWORK.plural)
 def network_changed(body: kopf.Body, **_: Any) -> None:
-    reconcile(NETWORK, body, ensure_network)
+    own_pass(NETWORK, body, ensure_network)
 
 
 @kopf.on.delete(GROUP, VERSION, NETWORK.plural)

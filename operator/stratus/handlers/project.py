@@ -21,7 +21,7 @@ from stratus.core import kube
 from stratus.core.drift import covers
 from stratus.core.errors import Conflict, WaitingForContents
 from stratus.core.indexes import index
-from stratus.core.parents import Parent, register
+from stratus.core.parents import Parent, own_pass, register
 from stratus.core.quota import refresh_usage
 from stratus.core.reconcile import Outcome, parse_spec, reconcile
 
@@ -32,7 +32,7 @@ Body = kopf.Body
 @kopf.on.create(GROUP, VERSION, PROJECT.plural)
 @kopf.on.update(GROUP, VERSION, PROJECT.plural)
 def project_changed(body: Body, **_: Any) -> None:
-    reconcile(PROJECT, body, ensure_project)
+    own_pass(PROJECT, body, ensure_project)
 
 
 @kopf.on.delete(GROUP, VERSION, PROJECT.plural)

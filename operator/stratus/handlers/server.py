@@ -50,7 +50,7 @@ from stratus.constants import API_VERSION, GROUP, VERSION
 from stratus.core import kube
 from stratus.core.errors import DependencyNotReady, InvalidInput, NotVisible, WaitingForEvent
 from stratus.core.indexes import index
-from stratus.core.parents import Parent, dependency_key, parent_key, register, run
+from stratus.core.parents import Parent, dependency_key, own_pass, parent_key, register, run
 from stratus.core.quota import admit_server, refresh_usage
 from stratus.core.reconcile import (
     Check,
@@ -81,7 +81,7 @@ from stratus.status import server as workload_status
 @kopf.on.create(GROUP, VERSION, SERVER.plural)
 @kopf.on.update(GROUP, VERSION, SERVER.plural)
 def server_changed(body: kopf.Body, **_: Any) -> None:
-    reconcile(SERVER, body, ensure_server, waiting_phase(body))
+    own_pass(SERVER, body, ensure_server)
 
 
 @kopf.on.delete(GROUP, VERSION, SERVER.plural)

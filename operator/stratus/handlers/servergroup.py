@@ -9,7 +9,7 @@ from stratus.api.servergroup import SERVER_GROUP, ServerGroupSpec
 from stratus.constants import GROUP, VERSION
 from stratus.core.errors import WaitingForEvent
 from stratus.core.indexes import index
-from stratus.core.parents import Parent, parent_key, register, wake
+from stratus.core.parents import Parent, own_pass, parent_key, register, wake
 from stratus.core.reconcile import Outcome, parse_spec, reconcile
 
 
@@ -17,7 +17,7 @@ from stratus.core.reconcile import Outcome, parse_spec, reconcile
 @kopf.on.create(GROUP, VERSION, SERVER_GROUP.plural)
 @kopf.on.update(GROUP, VERSION, SERVER_GROUP.plural)
 def servergroup_changed(body: kopf.Body, **_: Any) -> None:
-    reconcile(SERVER_GROUP, body, observe_group)
+    own_pass(SERVER_GROUP, body, observe_group)
 
 
 @kopf.on.delete(GROUP, VERSION, SERVER_GROUP.plural)

@@ -12,8 +12,8 @@ from stratus.config import settings
 from stratus.constants import GROUP, VERSION
 from stratus.core import kube
 from stratus.core.indexes import index
-from stratus.core.parents import Parent, dependency_key, parent_key, register
-from stratus.core.reconcile import Outcome, parse_spec, reconcile
+from stratus.core.parents import Parent, dependency_key, own_pass, parent_key, register
+from stratus.core.reconcile import Outcome, parse_spec
 from stratus.core.resolve import ready_dependency
 
 
@@ -21,7 +21,7 @@ from stratus.core.resolve import ready_dependency
 @kopf.on.create(GROUP, VERSION, SNAPSHOT.plural)
 @kopf.on.update(GROUP, VERSION, SNAPSHOT.plural)
 def snapshot_changed(body: kopf.Body, **_: Any) -> None:
-    reconcile(SNAPSHOT, body, ensure_snapshot, PARENT.waiting_phase(body))
+    own_pass(SNAPSHOT, body, ensure_snapshot)
 
 
 @index(GROUP, VERSION, SNAPSHOT.plural)

@@ -24,6 +24,7 @@ from stratus.core.parents import (
     Parent,
     dependency_key,
     finish_deletion,
+    own_pass,
     parent_key,
     register,
     wake,
@@ -40,7 +41,7 @@ from stratus.status.storage import datavolume_failure
 @kopf.on.create(GROUP, VERSION, VOLUME.plural)
 @kopf.on.update(GROUP, VERSION, VOLUME.plural)
 def volume_changed(body: kopf.Body, **_: Any) -> None:
-    reconcile(VOLUME, body, ensure_volume, PARENT.waiting_phase(body))
+    own_pass(VOLUME, body, ensure_volume)
 
 
 @kopf.on.delete(GROUP, VERSION, VOLUME.plural)
