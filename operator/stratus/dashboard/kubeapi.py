@@ -12,13 +12,11 @@ class Cluster:
 
     server: str
     ca_file: str | None = None
-    verify: bool = True
 
     def as_person(self, token: str) -> client.ApiClient:
         configuration = client.Configuration()
         configuration.host = self.server
         configuration.ssl_ca_cert = self.ca_file
-        configuration.verify_ssl = self.verify
         configuration.api_key = {"authorization": token}
         configuration.api_key_prefix = {"authorization": "Bearer"}
         return client.ApiClient(configuration)
