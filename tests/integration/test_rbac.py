@@ -69,7 +69,8 @@ def test_the_operator_runs_as_the_charts_service_account(
         ("patch", "servers.stratus.io --subresource=status", "yes"),
         ("create", "virtualmachines.kubevirt.io", "yes"),
         ("update", "servers.stratus.io", "no"),  # never writes a user's spec
-        ("create", "clusterroles", "no"),
+        # Only those named stratus:project:<name>, which an admission policy enforces (below).
+        ("create", "clusterroles", "yes"),
         ("escalate", "clusterroles", "no"),
         ("delete", "nodes", "no"),
         ("create", "customresourcedefinitions", "no"),
@@ -83,6 +84,21 @@ def test_the_service_account_may_do_what_the_operator_needs_and_no_more(
         "auth", "can-i", verb, *resource.split(), f"--as={SERVICE_ACCOUNT}", "-A", check=False
     )
     assert answer.stdout.strip() == allowed, (verb, resource, answer.stdout, answer.stderr)
+
+
+def test_the_operator_writes_no_cluster_role_but_its_project_finders(cluster: Cluster) -> None:
+    as_operator = f"--kubeconfig={cluster.state.operator_kubeconfig}"
+    probe = ("--verb=get", "--resource=projects.stratus.io", "--dry-run=server")
+    finder = cluster.kubectl(as_operator, "create", "clusterrole", "stratus:project:x", *probe)
+    assert "created (server dry run)" in finder.stdout
+    for attempt in (
+        ("create", "clusterrole", "not-a-finder", *probe),
+        ("delete", "clusterrole", "cluster-admin", "--dry-run=server"),
+        ("delete", "clusterrolebinding", "cluster-admin", "--dry-run=server"),
+    ):
+        refused = cluster.kubectl(as_operator, *attempt, check=False)
+        assert refused.returncode != 0, attempt
+        assert "may write only the ClusterRoles and ClusterRoleBindings named" in refused.stderr
 
 
 @pytest.mark.after_everything

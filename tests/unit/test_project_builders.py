@@ -5,6 +5,7 @@ from stratus.builders.meta import Owner
 from stratus.builders.project import (
     build_namespace,
     build_network_policy,
+    build_project_finder,
     build_resource_quota,
     build_role_bindings,
     released_namespace_patch,
@@ -64,6 +65,34 @@ def test_one_role_binding_per_role_with_every_member_holding_it() -> None:
     assert [s["kind"] for s in admin["subjects"]] == ["User", "Group"]
     assert bindings["member"] is None
     assert bindings["reader"] is not None
+
+
+def test_members_may_read_their_project_and_no_other() -> None:
+    members = [
+        ProjectMember(kind="User", name="alice", role="admin"),
+        ProjectMember(kind="User", name="alice", role="reader"),
+        ProjectMember(kind="Group", name="ops", role="member"),
+    ]
+    role, binding = build_project_finder(OWNER, members).values()
+    assert role is not None and binding is not None
+    assert role["metadata"]["name"] == binding["metadata"]["name"] == "stratus:project:acme"
+    assert "namespace" not in role["metadata"]
+    assert role["rules"] == [
+        {
+            "apiGroups": ["stratus.io"],
+            "resources": ["projects"],
+            "resourceNames": ["acme"],
+            "verbs": ["get", "watch"],
+        }
+    ]
+    assert [(s["kind"], s["name"]) for s in binding["subjects"]] == [
+        ("User", "alice"),
+        ("Group", "ops"),
+    ]
+
+
+def test_a_project_without_members_has_no_finder() -> None:
+    assert list(build_project_finder(OWNER, []).values()) == [None, None]
 
 
 def test_isolation_policy_admits_only_the_projects_own_namespace() -> None:

@@ -80,11 +80,7 @@ def build_role_bindings(
     """One RoleBinding per tenant role, by role; None where no member holds the role."""
     bindings: dict[str, Manifest | None] = {}
     for role in TENANT_ROLES:
-        subjects = [
-            {"kind": m.kind, "name": m.name, "apiGroup": "rbac.authorization.k8s.io"}
-            for m in members
-            if m.role == role
-        ]
+        subjects = [subject(m.kind, m.name) for m in members if m.role == role]
         if not subjects:
             bindings[role] = None
             continue
@@ -104,6 +100,48 @@ def build_role_bindings(
         binding["subjects"] = subjects
         bindings[role] = binding
     return bindings
+
+
+def project_finder_name(project: str) -> str:
+    return f"stratus:project:{project}"
+
+
+def build_project_finder(owner: Owner, members: list[ProjectMember]) -> Children:
+    """A ClusterRole that lets the Project's members read this one Project, and its binding.
+    It is how a member finds their Projects without listing any: a SelfSubjectRulesReview
+    shows the Project's name among the rules of its ClusterRoleBindings. None without members."""
+    rbac = "rbac.authorization.k8s.io/v1"
+    name = project_finder_name(owner.name)
+    refs = (ChildRef(rbac, "ClusterRole", name), ChildRef(rbac, "ClusterRoleBinding", name))
+    subjects = unique_subjects(members)
+    if not subjects:
+        return dict.fromkeys(refs)
+    role = child(rbac, "ClusterRole", name, owner, labels={LABEL_PROJECT: owner.name})
+    role["rules"] = [
+        {
+            "apiGroups": [GROUP],
+            "resources": ["projects"],
+            "resourceNames": [owner.name],
+            "verbs": ["get", "watch"],
+        }
+    ]
+    binding = child(rbac, "ClusterRoleBinding", name, owner, labels={LABEL_PROJECT: owner.name})
+    binding["roleRef"] = {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": name,
+    }
+    binding["subjects"] = subjects
+    return {refs[0]: role, refs[1]: binding}
+
+
+def unique_subjects(members: list[ProjectMember]) -> list[Manifest]:
+    """RBAC subjects for the members, each once whatever roles it holds, in spec order."""
+    return [subject(kind, name) for kind, name in dict.fromkeys((m.kind, m.name) for m in members)]
+
+
+def subject(kind: str, name: str) -> Manifest:
+    return {"kind": kind, "name": name, "apiGroup": "rbac.authorization.k8s.io"}
 
 
 def build_network_policy(owner: Owner, namespace: str) -> Manifest:
@@ -149,4 +187,5 @@ def build_project_children(
     }
     for role, binding in build_role_bindings(owner, namespace, members).items():
         children[ChildRef(rbac, "RoleBinding", role_binding_name(role), namespace)] = binding
+    children.update(build_project_finder(owner, members))
     return children

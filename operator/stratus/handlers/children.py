@@ -29,6 +29,8 @@ CHILD_RESOURCES = (
     ("", "v1", "resourcequotas"),
     ("networking.k8s.io", "v1", "networkpolicies"),
     ("rbac.authorization.k8s.io", "v1", "rolebindings"),
+    ("rbac.authorization.k8s.io", "v1", "clusterroles"),
+    ("rbac.authorization.k8s.io", "v1", "clusterrolebindings"),
     ("", "v1", "persistentvolumeclaims"),
     ("instancetype.kubevirt.io", "v1beta1", "virtualmachineclusterinstancetypes"),
     ("cdi.kubevirt.io", "v1beta1", "datavolumes"),
