@@ -24,6 +24,13 @@ def test_chart_lints_clean() -> None:
     assert "0 chart(s) failed" in result.stdout
 
 
+def test_helm_template_works_as_users_run_it() -> None:
+    """No --kube-version: helm template assumes an old Kubernetes without one."""
+    rendered = helm("template", "stratus", str(CHART))
+    assert rendered.returncode == 0, rendered.stderr
+    assert "kind: Deployment" in rendered.stdout
+
+
 def test_chart_crds_are_the_generated_ones() -> None:
     chart_crds = CHART / "crds"
     assert sorted(p.name for p in chart_crds.glob("*.yaml")) == sorted(
