@@ -404,6 +404,20 @@ def test_no_node_can_hold_the_server(
     assert "flavor" not in cluster.get("server", "nowhere", ns)["status"]
 
 
+def test_a_private_flavor_serves_only_the_projects_it_names(
+    cluster: Cluster, tenant: Tenant, name: str
+) -> None:
+    ns = tenant.namespace
+    private = {"vcpus": 1, "memory": "1Gi", "public": False, "projects": ["someone-else"]}
+    cluster.apply(stratus_object("Flavor", name, private))
+    cluster.apply(server("private", ns, name, image="cirros"))
+    condition = ready_condition(cluster, "private", ns, "FlavorNotVisible")
+    assert condition["message"] == f"Flavor {name} is not public and not offered to this Project"
+    offered = private | {"projects": ["someone-else", ns]}
+    cluster.apply(stratus_object("Flavor", name, offered))
+    active(cluster, "private", ns)
+
+
 def test_cores_and_memory_quota_under_concurrent_creates_and_deletes(
     cluster: Cluster, tenant: Tenant
 ) -> None:

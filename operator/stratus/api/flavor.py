@@ -51,6 +51,10 @@ class FlavorSpec(Model):
         },
     )
 
+    def offered_to(self, project: str | None) -> bool:
+        """Nova's rule: a public Flavor serves every Project, another only those it lists."""
+        return self.public or project in self.projects
+
 
 class FlavorStatus(Status):
     instancetype: str | None = Field(

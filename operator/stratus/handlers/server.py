@@ -65,7 +65,7 @@ from stratus.core.resolve import (
     attach_key,
     image_copy,
     ports_key,
-    project_of,
+    project_name_of,
     ready_dependency,
     split_reference,
 )
@@ -157,12 +157,10 @@ def resolve_flavor(name: str, namespace: str) -> ServerFlavor:
     if found is None:
         raise DependencyNotReady("FlavorNotFound", f"Flavor {name} does not exist")
     flavor = FlavorSpec.model_validate(found["spec"])
-    if not flavor.public:
-        project = project_of(namespace)
-        if project is None or project["metadata"]["name"] not in flavor.projects:
-            raise DependencyNotReady(
-                "FlavorNotVisible", f"Flavor {name} is not public and not offered to this Project"
-            )
+    if not flavor.offered_to(None if flavor.public else project_name_of(namespace)):
+        raise DependencyNotReady(
+            "FlavorNotVisible", f"Flavor {name} is not public and not offered to this Project"
+        )
     return ServerFlavor(
         name=name,
         vcpus=flavor.vcpus,
