@@ -7,7 +7,10 @@ BIN := $(VENV)/bin
 export KUBECONFIG := $(CURDIR)/$(STATE)/kubeconfig
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test bench venv binaries cluster-up cluster-down crds install lint unit integration clean
+CONSOLE := operator/stratus/dashboard
+ASSETS := $(CONSOLE)/static/vendor/.installed
+
+.PHONY: run test bench venv binaries assets browser cluster-up cluster-down crds install lint unit integration clean
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml requirements-dev.lock
@@ -19,6 +22,16 @@ $(VENV)/.installed: pyproject.toml requirements-dev.lock
 
 binaries:
 	devcluster/build.sh
+
+# The console's JavaScript and CSS, installed from the npm registry and served by the console.
+assets: $(ASSETS)
+$(ASSETS): $(CONSOLE)/package.json $(CONSOLE)/package-lock.json
+	cd $(CONSOLE) && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
+	touch $@
+
+# Headless Chromium and its matching driver from Debian's packages, for the browser tests.
+browser:
+	hack/install-browser.sh
 
 cluster-up: venv binaries
 	$(BIN)/python -m devcluster up --state $(STATE)
@@ -32,7 +45,7 @@ crds: venv
 install: cluster-up
 	$(BIN)/python -m devcluster install --state $(STATE)
 
-run: install
+run: install assets
 	hack/run.sh
 
 # `make bench N="100 300 500" OBJECTS=5000`: the figures of docs/performance.md.
@@ -47,8 +60,8 @@ lint: venv
 unit: venv
 	$(BIN)/pytest tests/unit
 
-test: venv binaries
+test: venv binaries assets browser
 	$(BIN)/pytest
 
 clean: cluster-down
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(CONSOLE)/node_modules $(CONSOLE)/static/vendor

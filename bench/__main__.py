@@ -20,7 +20,7 @@ from devcluster.cluster import State, install, up
 from stratus.core.kube import HANDLER_THREADS
 
 REPO = Path(__file__).resolve().parents[1]
-SCENARIOS = ("storm", "memory", "scheduler", "rally")
+SCENARIOS = ("storm", "memory", "scheduler", "rally", "console")
 
 
 def arguments() -> argparse.Namespace:
@@ -34,6 +34,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--iterations", type=int, default=100, help="of boot and delete")
     parser.add_argument("--concurrency", type=int, default=10, help="of boot and delete")
     parser.add_argument("--rest", type=float, default=60, help="seconds of the at-rest window")
+    parser.add_argument(
+        "--console-servers", type=int, default=500, help="Servers on the console's page"
+    )
     parser.add_argument("--only", default=",".join(SCENARIOS), help="scenarios to run")
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results.json")
     parser.add_argument("--chart", type=Path, default=REPO / "docs" / "performance-storm.png")
@@ -111,6 +114,11 @@ def main() -> None:
             record(
                 "bootAndDelete",
                 lambda: scenarios.boot_and_delete(bench, args.iterations, args.concurrency),
+            )
+        if "console" in only:
+            record(
+                "consoleServersPage",
+                lambda: scenarios.console_servers_page(bench, args.console_servers),
             )
         if "memory" in only:
             held = scenarios.memory_and_restart(bench, args.objects, args.rest)

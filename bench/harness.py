@@ -236,7 +236,10 @@ class Bench:
         config.load_kube_config(str(state.kubeconfig), client_configuration=configuration)
         configuration.connection_pool_maxsize = max(workers, 10) + 4
         operator = OperatorProcess(
-            state, state.logs / "bench-operator.log", state.operator_config, verbose=False
+            log=state.logs / "bench-operator.log",
+            state=state,
+            config=state.operator_config,
+            verbose=False,
         )
         return cls(state, operator, client.ApiClient(configuration), AuditLog(state.audit_log))
 

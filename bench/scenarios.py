@@ -7,10 +7,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 from kubernetes.client.exceptions import ApiException
 
 from bench import floor, objects
-from bench.harness import KUBEVIRT, Bench, vm_ready
+from bench.harness import KUBEVIRT, STRATUS, Bench, vm_ready
+from devcluster.cluster import run_kubectl
+from devcluster.console import ConsoleProcess
 from stratus.core.conditions import ready
 
 Figures = dict[str, Any]
@@ -352,3 +355,97 @@ def boot_and_delete(bench: Bench, iterations: int, concurrency: int) -> Figures:
         "successRate": round(len(created) / iterations, 3),
         "failures": failures[:10],
     }
+
+
+# --- 8: the console's Servers page among many Servers --------------------------------------
+
+
+def console_servers_page(bench: Bench, count: int, repeats: int = 20) -> Figures:
+    """How long the console takes to answer a Project's Servers page with `count` Servers in
+    it, and what it asks the API server for. The Servers are made with the operator stopped,
+    their status written as the operator would have (Active, a host, an address), so that
+    the page draws what a tenant would see without `count` simulated machines booting; they
+    are deleted before the operator starts again."""
+    name = "bench-console"
+    person = bench.kubectl("create", "token", _account(bench, name), "-n", "default").strip()
+    username = f"system:serviceaccount:default:{name}"
+    project = objects.stratus(
+        "Project",
+        name,
+        {"deletionPolicy": "Cascade", "members": [{"name": username, "role": "member"}]},
+    )
+    bench.apply([project])
+    bench.kubectl("wait", "--for=condition=Ready", f"project/{name}", "--timeout=180s")
+    console = ConsoleProcess(log=bench.state.logs / "bench-console.log", state=bench.state)
+    with bench.operator_stopped():
+        names = server_names("page", count)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda n: _active_server(bench, name, n), names))
+        console.start()
+        try:
+            figures = _time_the_page(console, person, f"/p/{name}/servers", repeats)
+        finally:
+            console.stop()
+        bench.kubectl("delete", "servers", "--all", "-n", name, "--wait=true")
+    bench.kubectl("delete", "project", name, "--wait=true", "--timeout=180s")
+    return {"servers": count} | figures
+
+
+def _account(bench: Bench, name: str) -> str:
+    """A ServiceAccount to sign in as, made once: a later run finds it there."""
+    run_kubectl(bench.state, "create", "serviceaccount", name, "-n", "default")
+    return name
+
+
+def _active_server(bench: Bench, namespace: str, name: str) -> None:
+    index = int(name.rsplit("-", 1)[1])
+    host = f"node-{index % 3 + 1}"
+    bench.custom.create_namespaced_custom_object(
+        *STRATUS, namespace, "servers", objects.server(name, namespace)
+    )
+    conditions = [
+        {
+            "type": kind,
+            "status": "True",
+            "reason": "Running",
+            "message": f"running on {host}",
+            "lastTransitionTime": "2026-12-01T00:00:00Z",
+            "observedGeneration": 1,
+        }
+        for kind in ("Ready", "WorkloadReady")
+    ]
+    status = {
+        "phase": "Active",
+        "host": host,
+        "addresses": {objects.NETWORK: [f"10.64.{index // 250}.{index % 250 + 2}"]},
+        "virtualMachine": name,
+        "flavor": {"name": objects.FLAVOR, "vcpus": 1, "memory": "256Mi", "disk": "1Gi"},
+        "observedGeneration": 1,
+        "conditions": conditions,
+    }
+    bench.custom.patch_namespaced_custom_object_status(
+        *STRATUS, namespace, "servers", name, {"status": status}
+    )
+
+
+def _time_the_page(console: ConsoleProcess, token: str, path: str, repeats: int) -> Figures:
+    with httpx.Client(base_url=console.url, timeout=30) as browser:
+        browser.get("/login")
+        csrf = {"x-csrftoken": browser.cookies["csrftoken"], "hx-request": "true"}
+        browser.post("/login", data={"token": token}, headers=csrf).raise_for_status()
+        for _ in range(3):  # connections, templates and the first LISTs warmed
+            browser.get(path).raise_for_status()
+        before = console.api_requests()
+        seconds, size = [], 0
+        for _ in range(repeats):
+            page = browser.get(path)
+            page.raise_for_status()
+            seconds.append(page.elapsed.total_seconds())
+            size = len(page.content)
+        after = console.api_requests()
+    per_page = {
+        f"{verb} {resource}": (after[(verb, resource)] - before.get((verb, resource), 0)) / repeats
+        for verb, resource in after
+        if after[(verb, resource)] != before.get((verb, resource), 0)
+    }
+    return {"seconds": summary(seconds), "pageBytes": size, "apiRequestsPerPage": per_page}

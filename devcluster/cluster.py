@@ -160,6 +160,7 @@ def up(state: State) -> None:
     for directory in (state.logs, state.run):
         directory.mkdir(parents=True, exist_ok=True)
     pki.ensure_pki(state.pki)
+    pki.ensure_tokens(state.pki)
     ports = {
         name: free_port()
         for name in ("etcd", "etcd-peer", "apiserver", "minio", "minio-console", "kwok")
@@ -313,6 +314,7 @@ def _start_control_plane(state: State, ports: dict[str, int]) -> None:
             f"--tls-cert-file={p / 'apiserver.crt'}",
             f"--tls-private-key-file={p / 'apiserver.key'}",
             f"--client-ca-file={p / 'ca.crt'}",
+            f"--token-auth-file={pki.tokens_file(p)}",
             f"--service-account-key-file={p / 'sa.pub'}",
             f"--service-account-signing-key-file={p / 'sa.key'}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
@@ -381,9 +383,10 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 
 def install(state: State) -> None:
     """Install Stratus as a user does: the CRDs, then the Helm chart (tenant roles, admission
-    policies, the operator's ServiceAccount and RBAC). The chart's Deployment is scaled to
-    zero: nothing here runs images, so the operator runs as a process, with the
-    ServiceAccount's token (`operator_kubeconfig`), and so with exactly the chart's RBAC."""
+    policies, the operator's ServiceAccount and RBAC). The chart's Deployments are scaled to
+    zero: nothing here runs images, so the operator and the console run as processes, the
+    operator with the ServiceAccount's token (`operator_kubeconfig`), and so with exactly the
+    chart's RBAC."""
     root = HERE.parent
     # Helm installs CRDs only once; applying them keeps them current as the models change.
     kubectl(
@@ -405,6 +408,7 @@ def install(state: State) -> None:
         f"--namespace={OPERATOR_NAMESPACE}",
         "--skip-crds",
         "--set=replicas=0",
+        "--set=dashboard.replicas=0",
     )
     _configure_object_store(state)
     _write_operator_kubeconfig(state)

@@ -1,7 +1,19 @@
 """Certificates for the local control plane, made with openssl once per state directory."""
 
+import csv
+import secrets
 import subprocess
 from pathlib import Path
+
+PEOPLE = {
+    "alice": "",
+    "bob": "",
+    "carol": "acme-auditors",
+    "admin": "system:masters",
+}
+"""People the local API server knows by a bearer token (`--token-auth-file`), as a real
+cluster knows them through OIDC, with their groups: the example Project's admin, member and
+reader (through its group), and a cluster administrator. The console signs them in."""
 
 CLIENTS = {
     "admin": ("stratus-admin", "system:masters"),
@@ -71,6 +83,26 @@ def ensure_pki(pki: Path) -> None:
         _signed(pki, name, subject, "extendedKeyUsage=clientAuth\n")
     _openssl("genrsa", "-out", str(pki / "sa.key"), "2048")
     _openssl("rsa", "-in", str(pki / "sa.key"), "-pubout", "-out", str(pki / "sa.pub"))
+
+
+def tokens_file(pki: Path) -> Path:
+    return pki / "tokens.csv"
+
+
+def ensure_tokens(pki: Path) -> None:
+    """A random token for each of PEOPLE, once per state directory."""
+    path = tokens_file(pki)
+    if path.exists():
+        return
+    with path.open("w", newline="") as out:
+        for name, groups in PEOPLE.items():
+            csv.writer(out).writerow([secrets.token_urlsafe(24), name, name, groups])
+    path.chmod(0o600)
+
+
+def token_of(pki: Path, person: str) -> str:
+    with tokens_file(pki).open(newline="") as rows:
+        return next(row[0] for row in csv.reader(rows) if row[1] == person)
 
 
 def kubeconfig(pki: Path, server: str, client: str) -> str:

@@ -85,7 +85,8 @@ def dashboard(args: argparse.Namespace) -> int:
     app = create_app(
         api_server(), os.environ.get("STRATUS_DASHBOARD_SECRET"), secure=not args.plain_http
     )
-    uvicorn.run(app, host=args.listen, port=args.port)
+    # Live pages hold their event streams open: give them a moment, not forever, at shutdown.
+    uvicorn.run(app, host=args.listen, port=args.port, timeout_graceful_shutdown=5)
     return 0
 
 

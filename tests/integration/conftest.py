@@ -15,7 +15,9 @@ import pytest
 import yaml
 from kubernetes.config import kube_config
 
+from devcluster import pki
 from devcluster.cluster import State, down, install, run_kubectl, running, up
+from devcluster.console import ConsoleProcess
 from devcluster.operator import OperatorProcess
 from stratus.constants import API_VERSION
 from stratus.core import kube
@@ -116,10 +118,15 @@ def provision_tenant(
     flavors: dict[str, dict[str, Any]],
     quota: dict[str, Any] | None = None,
     cidr: str = "10.30.0.0/24",
+    members: list[dict[str, str]] | None = None,
 ) -> None:
     """A Project `name` (Cascade) with Flavors, a Network `lan` and a bootable Image `cirros`,
     all Ready: what a Server needs."""
-    project = {"deletionPolicy": "Cascade"} | ({"quota": quota} if quota else {})
+    project = (
+        {"deletionPolicy": "Cascade"}
+        | ({"quota": quota} if quota else {})
+        | ({"members": members} if members else {})
+    )
     cluster.apply(
         "\n---\n".join(
             [
@@ -258,7 +265,7 @@ def operator_of(cluster: Cluster, log: Path, mode: tuple[str, ...] = ("--standal
     config["objectStore"] |= {"resyncSeconds": RESYNC_SECONDS, "abandonAfterSeconds": 20}
     path = cluster.state.root / "operator-test-config.yaml"
     path.write_text(yaml.safe_dump(config))
-    return Operator(cluster.state, log, path, mode, cluster=cluster)
+    return Operator(log=log, state=cluster.state, config=path, mode=mode, cluster=cluster)
 
 
 @pytest.fixture(scope="session")
@@ -291,3 +298,79 @@ def name(request: pytest.FixtureRequest) -> str:
         c if c.isalnum() else "-" for c in request.node.name.lower().removeprefix("test_")
     )
     return f"{stem[:40].strip('-')}-{uuid.uuid4().hex[:5]}"
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone who signs in to the console with their own token."""
+
+    username: str
+    token: str
+
+    def member(self, role: str) -> dict[str, str]:
+        """This person as a Project's member with `role`."""
+        return {"kind": "User", "name": self.username, "role": role}
+
+
+def person(cluster: Cluster, name: str) -> Person:
+    """A new person: a ServiceAccount's token, as `kubectl create token` prints it. Projects
+    name them as Users (system:serviceaccount:...), as they would an OIDC user."""
+    cluster.kubectl("create", "serviceaccount", name, "-n", "default")
+    token = cluster.kubectl("create", "token", name, "-n", "default", "--duration=4h")
+    return Person(f"system:serviceaccount:default:{name}", token.stdout.strip())
+
+
+@dataclass(frozen=True)
+class ConsoleTenancy:
+    """Two Projects and the people of each, as the console's tests sign them in."""
+
+    project: str
+    """Ready to launch Servers: Flavors, a Network `lan`, an Image `cirros`; 4 cores of quota."""
+    other: str
+    small: str
+    large: str
+    huge: str
+    """Larger than any node: NoValidHost."""
+    admin: Person
+    member: Person
+    reader: Person
+    outsider: Person
+    """A member of the other Project only."""
+    cloud_admin: Person
+    """A cluster administrator (system:masters), as the local API server knows them by token."""
+
+
+@pytest.fixture(scope="session")
+def console_tenancy(cluster: Cluster, operator: Operator) -> ConsoleTenancy:
+    stem = f"console-{uuid.uuid4().hex[:5]}"
+    people = {role: person(cluster, f"{stem}-{role}") for role in ("admin", "member", "reader")}
+    outsider = person(cluster, f"{stem}-outsider")
+    flavors = {
+        f"{stem}-small": {"vcpus": 1, "memory": "1Gi", "disk": "2Gi"},
+        f"{stem}-large": {"vcpus": 4, "memory": "2Gi"},
+        f"{stem}-huge": {"vcpus": 8, "memory": "100Gi"},
+    }
+    members = [p.member(role) for role, p in people.items()]
+    provision_tenant(cluster, stem, flavors, {"cores": 4}, "10.60.0.0/24", members)
+    other = f"{stem}-b"
+    provision_tenant(cluster, other, {}, None, "10.61.0.0/24", [outsider.member("member")])
+    admin_token = pki.token_of(cluster.state.pki, "admin")
+    return ConsoleTenancy(
+        stem,
+        other,
+        *flavors,
+        admin=people["admin"],
+        member=people["member"],
+        reader=people["reader"],
+        outsider=outsider,
+        cloud_admin=Person("admin", admin_token),
+    )
+
+
+@pytest.fixture(scope="session")
+def console(cluster: Cluster) -> Iterator[ConsoleProcess]:
+    """The console, started as `make run` starts it."""
+    handle = ConsoleProcess(log=cluster.state.logs / "console.log", state=cluster.state)
+    handle.start()
+    yield handle
+    handle.stop()

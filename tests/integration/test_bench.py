@@ -30,7 +30,7 @@ def test_a_tiny_benchmark_runs_every_scenario_and_writes_its_figures(
                 f"--state={cluster.state.root}",
                 "--servers=5", "--nodes=3", "--objects=40",
                 "--scheduler-nodes=10", "--repeats=1",
-                "--iterations=3", "--concurrency=2", "--rest=5",
+                "--iterations=3", "--concurrency=2", "--rest=5", "--console-servers=5",
                 f"--output={results}", f"--chart={chart}",
             ],
             cwd=REPO, capture_output=True, text=True, timeout=900, check=False,
@@ -53,6 +53,9 @@ def test_a_tiny_benchmark_runs_every_scenario_and_writes_its_figures(
     assert not bench_namespaces(restart["writesByNamespace"]), restart["writesByObject"]
     assert figures["scheduler"]["noValidHostSeconds"]["median"] > 0
     assert figures["bootAndDelete"]["successRate"] == 1
+    page = figures["consoleServersPage"]
+    assert page["servers"] == 5 and page["seconds"]["median"] > 0
+    assert page["apiRequestsPerPage"]["list servers"] == 1
     assert chart.read_bytes().startswith(b"\x89PNG")
     assert "Targets" in run.stdout
     # It leaves the nodes it found, so what runs after it is placed as before.

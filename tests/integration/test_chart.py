@@ -67,7 +67,15 @@ def rendered_kinds(*values: str) -> dict[str, dict[str, Any]]:
 
 
 def test_values_outside_the_schema_are_refused() -> None:
-    for wrong in ("replicas=-1", "logFormat=xml", "metrics.port=80", "config.colour=blue"):
+    for wrong in (
+        "replicas=-1",
+        "logFormat=xml",
+        "metrics.port=80",
+        "config.colour=blue",
+        "dashboard.replicas=-1",
+        "dashboard.ingress.host=Not A Host",
+        "dashboard.colour=blue",
+    ):
         result = helm("lint", str(CHART), "--set", wrong)
         assert result.returncode != 0, wrong
         assert "values don't meet the specifications of the schema" in result.stdout + result.stderr
@@ -88,6 +96,49 @@ def test_the_operator_pod_is_hardened_probed_and_sized() -> None:
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["resources"]["requests"] == {"cpu": "100m", "memory": "192Mi"}
+
+
+def test_the_console_is_hardened_like_the_operator_and_holds_no_credential() -> None:
+    kinds = rendered_kinds()
+    pod = kinds["Deployment/stratus-dashboard"]["spec"]["template"]["spec"]
+    operator_pod = kinds["Deployment/stratus-operator"]["spec"]["template"]["spec"]
+    assert pod["securityContext"] == operator_pod["securityContext"]
+    [container] = pod["containers"]
+    assert container["securityContext"] == operator_pod["containers"][0]["securityContext"]
+    assert container["command"] == ["stratus", "dashboard"]
+    assert pod["automountServiceAccountToken"] is False
+    assert kinds["ServiceAccount/stratus-dashboard"]["automountServiceAccountToken"] is False
+    bound = [
+        d for d in kinds.values() if d["kind"] in ("RoleBinding", "ClusterRoleBinding")
+        for subject in d.get("subjects") or [] if subject["name"] == "stratus-dashboard"
+    ]  # fmt: skip
+    assert bound == []
+    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    session_key = {"secretKeyRef": {"name": "stratus-dashboard", "key": "sessionKey"}}
+    assert {"name": "STRATUS_DASHBOARD_SECRET", "valueFrom": session_key} in container["env"]
+    # The console's pods are not the operator's: neither the operator's Deployment nor its
+    # metrics Service selects them.
+    labels = kinds["Deployment/stratus-dashboard"]["spec"]["template"]["metadata"]["labels"]
+    for selecting in ("Deployment/stratus-operator", "Service/stratus-metrics"):
+        spec = kinds[selecting]["spec"]
+        selector = spec["selector"].get("matchLabels", spec["selector"])
+        assert not selector.items() <= labels.items(), selecting
+    assert kinds["Service/stratus-dashboard"]["spec"]["ports"][0]["port"] == 80
+    assert not any(k.startswith("Ingress/") for k in kinds)
+
+
+def test_the_console_has_an_ingress_when_asked() -> None:
+    kinds = rendered_kinds(
+        "--set", "dashboard.ingress.enabled=true",
+        "--set", "dashboard.ingress.host=cloud.example.org",
+        "--set", "dashboard.ingress.tlsSecret=cloud-tls",
+    )  # fmt: skip
+    ingress = kinds["Ingress/stratus-dashboard"]["spec"]
+    assert ingress["rules"][0]["host"] == "cloud.example.org"
+    assert ingress["tls"] == [{"hosts": ["cloud.example.org"], "secretName": "cloud-tls"}]
+    backend = ingress["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend == {"name": "stratus-dashboard", "port": {"name": "http"}}
+    assert "Deployment/stratus-dashboard" not in rendered_kinds("--set", "dashboard.enabled=false")
 
 
 def test_the_configuration_reaches_the_operator_and_parses() -> None:
@@ -123,3 +174,4 @@ def test_notes_tell_the_user_what_to_do_next(cluster: Cluster) -> None:
     notes = upgrade.stdout.split("NOTES:", 1)[1]
     assert "kubectl apply -k examples/" in notes
     assert "stratus-object-store" in notes
+    assert "port-forward service/stratus-dashboard 8000:80" in notes

@@ -1,48 +1,232 @@
-"""The console signs people in with their own token, as the real API server authenticates it,
-and keeps changes behind its CSRF check."""
+"""The console, over HTTP, against the real API server: it signs people in with their own token,
+finds their Projects without any cluster-wide right, acts only as them, and reads each kind
+with one LIST however many objects there are. The browser tests drive the same pages."""
 
+import base64
+import html
+import json
 import re
 from collections.abc import Iterator
 
+import httpx
 import pytest
-from starlette.testclient import TestClient
 
-from stratus.dashboard.app import create_app
-from stratus.dashboard.kubeapi import Cluster as ApiServer
-from tests.integration.conftest import Cluster
+from devcluster.console import ConsoleProcess
+from tests.integration.conftest import (
+    Cluster,
+    ConsoleTenancy,
+    Person,
+    person,
+    provision_tenant,
+    stratus_object,
+)
+
+
+def signed_in(console: ConsoleProcess, who: Person) -> httpx.Client:
+    """A browser session of `who`: the sign-in form's cookie, then their token."""
+    client = httpx.Client(base_url=console.url, timeout=30)
+    client.get("/login")
+    answer = client.post("/login", data={"token": who.token}, headers=changing(client))
+    assert answer.headers.get("hx-redirect") == "/", answer.text
+    return client
+
+
+def changing(client: httpx.Client) -> dict[str, str]:
+    """The headers the console's script sends with a change: htmx's and the CSRF token."""
+    return {"x-csrftoken": client.cookies["csrftoken"], "hx-request": "true"}
+
+
+def text_of(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
 @pytest.fixture
-def console(cluster: Cluster) -> Iterator[TestClient]:
-    server = ApiServer(cluster.state.endpoints()["apiserver"], str(cluster.state.pki / "ca.crt"))
-    with TestClient(create_app(server, secure=False), base_url="http://localhost") as client:
+def anonymous(console: ConsoleProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=console.url, timeout=30) as client:
         yield client
 
 
-def person_token(cluster: Cluster, name: str) -> str:
-    cluster.kubectl("create", "serviceaccount", name, "-n", "default", check=False)
-    return cluster.kubectl("create", "token", name, "-n", "default").stdout.strip()
-
-
 def test_a_person_signs_in_with_their_token_and_out_again(
-    cluster: Cluster, console: TestClient
+    cluster: Cluster, console: ConsoleProcess, anonymous: httpx.Client, name: str
 ) -> None:
-    assert console.get("/", follow_redirects=False).headers["location"] == "/login"
-    console.get("/login")
-    csrf = {"x-csrftoken": console.cookies["csrftoken"]}
-    refused = console.post("/login", data={"token": "not-a-token"}, headers=csrf)
-    assert refused.status_code == 401
-    assert "the API server refused this token" in refused.text
-    token = person_token(cluster, "console-person")
-    console.post("/login", data={"token": token}, headers=csrf)
-    home = console.get("/")
-    assert re.findall(r"<strong>([^<]*)", home.text) == [
-        "system:serviceaccount:default:console-person"
-    ]
-    console.post("/logout", headers=csrf)
-    assert console.get("/", follow_redirects=False).headers["location"] == "/login"
+    assert anonymous.get("/").headers["location"] == "/login"
+    anonymous.get("/login")
+    refused = anonymous.post("/login", data={"token": "not-a-token"}, headers=changing(anonymous))
+    assert refused.status_code == 422
+    assert refused.text == "The API server refused this token."
+    who = person(cluster, name)
+    client = signed_in(console, who)
+    session = client.cookies["stratus_session"]
+    assert who.token not in session, "the session cookie must not show the token"
+    home = client.get("/", follow_redirects=True)
+    assert "No Project yet" in home.text
+    assert f'<li id="person">{who.username}</li>' in home.text
+    client.post("/logout", headers=changing(client))
+    assert client.get("/").headers["location"] == "/login"
 
 
-def test_a_change_without_the_csrf_header_is_refused(console: TestClient) -> None:
-    console.get("/login")
-    assert console.post("/login", data={"token": "x"}).status_code == 403
+def test_a_change_without_the_csrf_header_is_refused(anonymous: httpx.Client) -> None:
+    anonymous.get("/login")
+    assert anonymous.post("/login", data={"token": "x"}).status_code == 403
+
+
+def test_pages_keep_the_browser_to_the_consoles_own_scripts(anonymous: httpx.Client) -> None:
+    page = anonymous.get("/login")
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy
+    assert "frame-ancestors 'none'" in policy
+    scripts = re.findall(r'<script src="([^"]+)"', page.text)
+    assert scripts and all(s.startswith("/static/") for s in scripts)
+    for script in scripts:
+        assert anonymous.get(script).status_code == 200, script
+    assert "<script>" not in page.text
+
+
+def test_a_member_without_cluster_rights_finds_their_projects_and_no_other(
+    cluster: Cluster, console: ConsoleProcess, console_tenancy: ConsoleTenancy
+) -> None:
+    t = console_tenancy
+    member = t.member.username
+    for verb, resource in (("list", "projects"), ("list", "namespaces"), ("get", "projects")):
+        answer = cluster.kubectl("auth", "can-i", verb, resource, f"--as={member}", check=False)
+        assert answer.stdout.strip() == "no", (verb, resource)
+    client = signed_in(console, t.member)
+    home = client.get("/")
+    assert home.headers["location"] == f"/p/{t.project}/"
+    overview = client.get(home.headers["location"])
+    picker = re.findall(r'<option value="/p/([^/]+)/"', overview.text)
+    assert picker == [t.project]
+    assert client.get(f"/p/{t.other}/").status_code == 404
+    assert "that you may see" in client.get("/p/no-such-project/").text
+
+
+def test_a_reader_sees_no_change_and_a_forged_one_is_refused_by_kubernetes(
+    cluster: Cluster, console: ConsoleProcess, console_tenancy: ConsoleTenancy
+) -> None:
+    t = console_tenancy
+    cluster.apply(stratus_object("Volume", "read-only", {"size": "1Gi"}, t.project))
+    reader = signed_in(console, t.reader)
+    page = reader.get(f"/p/{t.project}/volumes")
+    assert "read-only" in page.text
+    for change in ("Create Volume", "Extend", "Delete", "hx-post"):
+        assert change not in page.text.replace('hx-post="/logout"', ""), change
+    forged = reader.post(
+        f"/p/{t.project}/volumes/read-only/extend", data={"size": "2Gi"}, headers=changing(reader)
+    )
+    assert forged.status_code == 422
+    assert 'volumes.stratus.io "read-only" is forbidden' in html.unescape(forged.text)
+    volume = cluster.get("volume", "read-only", t.project)
+    assert volume is not None and volume["spec"]["size"] == "1Gi"
+
+
+def test_bucket_credentials_show_only_on_request_and_only_to_who_may_read_them(
+    cluster: Cluster, console: ConsoleProcess, console_tenancy: ConsoleTenancy
+) -> None:
+    t = console_tenancy
+    cluster.apply(stratus_object("Bucket", "notes", {}, t.project))
+    cluster.wait("bucket/notes", "condition=Ready", t.project)
+    secret = cluster.get("secret", "notes-credentials", t.project)
+    assert secret is not None
+    secret_key = base64.b64decode(secret["data"]["secretKey"]).decode()
+    member = signed_in(console, t.member)
+    listing = member.get(f"/p/{t.project}/buckets")
+    assert "Show credentials" in listing.text
+    assert secret_key not in listing.text
+    shown = member.post(f"/p/{t.project}/buckets/notes/credentials", headers=changing(member))
+    assert shown.status_code == 200
+    assert shown.headers["cache-control"] == "no-store"
+    assert f'data-key="secretKey">{secret_key}<' in shown.text
+    reader = signed_in(console, t.reader)
+    assert "Show credentials" not in reader.get(f"/p/{t.project}/buckets").text
+    refused = reader.post(f"/p/{t.project}/buckets/notes/credentials", headers=changing(reader))
+    assert 'secrets "notes-credentials" is forbidden' in html.unescape(refused.text)
+
+
+def test_the_admin_pages_are_for_administrators_only(
+    console: ConsoleProcess, console_tenancy: ConsoleTenancy
+) -> None:
+    t = console_tenancy
+    admin = signed_in(console, t.cloud_admin)
+    hypervisors = admin.get("/admin/hypervisors")
+    assert hypervisors.status_code == 200
+    assert {"node-1", "node-2", "node-3"} <= set(
+        re.findall(r'id="hypervisor-([^"]+)"', hypervisors.text)
+    )
+    assert t.project in admin.get("/admin/projects").text
+    member = signed_in(console, t.member)
+    assert "/admin/hypervisors" not in member.get(f"/p/{t.project}/").text
+    refused = member.get("/admin/hypervisors")
+    assert refused.status_code == 403
+    assert "cannot list resource" in refused.text
+
+
+def test_the_servers_page_reads_each_kind_once_however_many_servers(
+    cluster: Cluster, console: ConsoleProcess, name: str
+) -> None:
+    """One LIST of Servers and one of Volumes, never a request per Server: the same number of
+    requests for 2 Servers as for 12."""
+    who = person(cluster, name)
+    provision_tenant(cluster, name, {}, None, "10.62.0.0/24", [who.member("member")])
+    client = signed_in(console, who)
+
+    def requests_of_one_page() -> dict[tuple[str, str], float]:
+        before = console.api_requests()
+        assert client.get(f"/p/{name}/servers").status_code == 200
+        after = console.api_requests()
+        return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+
+    def servers(count: int) -> None:
+        cluster.apply(
+            "\n---\n".join(
+                stratus_object("Server", f"s{i}", {"flavor": "none", "image": "cirros"}, name)
+                for i in range(count)
+            )
+        )
+
+    servers(2)
+    few = requests_of_one_page()
+    servers(12)
+    many = requests_of_one_page()
+    assert many == few
+    assert many[("list", "servers")] == 1
+    assert many[("list", "volumes")] == 1
+    assert ("get", "servers") not in many
+
+
+def test_a_page_follows_its_objects_live(
+    cluster: Cluster, console: ConsoleProcess, console_tenancy: ConsoleTenancy
+) -> None:
+    """The page's event stream says `changed` when an object it shows changes."""
+    t = console_tenancy
+    client = signed_in(console, t.member)
+    listed = cluster.kubectl(
+        "get", "--raw", f"/apis/stratus.io/v1alpha1/namespaces/{t.project}/volumes"
+    ).stdout
+    since = json.loads(listed)["metadata"]["resourceVersion"]
+    url = f"/p/{t.project}/live?watch=volumes&since={since}"
+    with client.stream("GET", url) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = stream.iter_lines()
+        assert next(lines) == "retry: 2000"
+        cluster.apply(stratus_object("Volume", "live-one", {"size": "1Gi"}, t.project))
+        assert "event: changed" in [next(lines) for _ in range(3)]
+
+
+def test_the_consoles_own_account_may_read_nothing_of_tenants(cluster: Cluster) -> None:
+    account = "system:serviceaccount:stratus-system:stratus-dashboard"
+    for verb, resource in (
+        ("list", "servers.stratus.io"),
+        ("get", "secrets"),
+        ("list", "projects.stratus.io"),
+        ("list", "namespaces"),
+    ):
+        answer = cluster.kubectl(
+            "auth", "can-i", verb, resource, "-A", f"--as={account}", check=False
+        )
+        assert answer.stdout.strip() == "no", (verb, resource)
+    deployment = json.loads(
+        cluster.kubectl(
+            "get", "deployment", "stratus-dashboard", "-n", "stratus-system", "-o", "json"
+        ).stdout
+    )
+    assert deployment["spec"]["template"]["spec"]["automountServiceAccountToken"] is False

@@ -26,9 +26,18 @@ def test_the_image_installs_the_lock_then_stratus_without_dependencies_as_make_d
     assert "pip install --no-cache-dir --no-deps ." in DOCKERFILE
 
 
+def test_the_console_assets_come_from_the_npm_lock_as_make_installs_them() -> None:
+    makefile = (REPO / "Makefile").read_text()
+    assert "npm ci --no-audit --no-fund" in makefile
+    assert "npm ci --no-audit --no-fund && npm run build" in DOCKERFILE
+    assert "COPY --from=assets /src/static/vendor ./operator/stratus/dashboard/static/vendor" in (
+        DOCKERFILE
+    )
+
+
 def test_the_final_stage_is_slim_non_root_and_runs_the_operator() -> None:
     stages = DOCKERFILE.split("\nFROM ")[1:]
-    assert len(stages) == 2, "a build stage and a final stage"
+    assert len(stages) == 3, "the console's assets, a build stage and a final stage"
     final = stages[-1]
     assert final.startswith("python:3.11.") and "-slim-" in final.splitlines()[0]
     assert "\nUSER 65532:65532" in final

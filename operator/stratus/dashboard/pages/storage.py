@@ -1,0 +1,36 @@
+"""Cinder and Glance: Volumes (create, extend, snapshot, attach), Snapshots and Images."""
+
+from starlette.routing import Route
+
+from stratus.dashboard import manifests
+from stratus.dashboard.kubeapi import IMAGES, SERVERS, SNAPSHOTS, VOLUMES
+from stratus.dashboard.manifests import Form
+from stratus.dashboard.pages.servers import change_volumes
+from stratus.dashboard.views import Visit, acting, kind_routes
+
+
+async def extend(place: Visit, name: str, form: Form) -> str:
+    size = form.text("size")
+    await place.kube.patch(VOLUMES, name, manifests.resize(size), place.namespace)
+    return f"Volume {name} is being extended to {size}."
+
+
+async def snapshot(place: Visit, name: str, form: Form) -> str:
+    taken = manifests.snapshot(form, place.namespace)
+    await place.kube.create(SNAPSHOTS, taken, place.namespace)
+    return f"Snapshot {taken['metadata']['name']} of Volume {name} is being taken."
+
+
+async def attach(place: Visit, name: str, form: Form) -> str:
+    return await change_volumes(place, form.text("server"), name, attaching=True)
+
+
+VOLUME_ACTIONS = {"extend": extend, "snapshot": snapshot, "attach": attach}
+
+routes = [
+    # A Volume's form offers Images and Snapshots to copy; its rows, Servers to attach to.
+    *kind_routes(VOLUMES, manifests.volume, IMAGES, SNAPSHOTS, SERVERS),
+    Route("/p/{project}/volumes/{name}/{action}", acting(VOLUME_ACTIONS), methods=["POST"]),
+    *kind_routes(SNAPSHOTS, manifests.snapshot, VOLUMES),
+    *kind_routes(IMAGES, manifests.image),
+]
