@@ -1,7 +1,7 @@
 """What the console shows a person follows their RBAC rules as the API server reports them."""
 
 from stratus.dashboard.access import Permissions
-from stratus.dashboard.format import gauges, launch_needs, size
+from stratus.dashboard.display import gauges, launch_needs, size
 
 MEMBER_RULES = {
     "resourceRules": [

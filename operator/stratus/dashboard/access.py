@@ -53,6 +53,12 @@ class Permissions:
             r.matches(verb, group, resource) and not r.names for r in self.rules
         )
 
+    @property
+    def administers(self) -> bool:
+        """May see the cluster's nodes: the mark of an administrator, to whom the console
+        shows its Admin pages."""
+        return self.can("list", "nodes", group="")
+
     def named(self, verb: str, resource: str, group: str = GROUP) -> set[str]:
         """The objects of `resource` that rules naming them allow `verb` on: how a member
         finds their Projects, each one granted to them by name."""

@@ -97,13 +97,11 @@ async def home(request: Request) -> Response:
     projects = await projects_of(kube, permissions)
     if projects:
         return RedirectResponse(f"/p/{projects[0]}/", status_code=303)
-    admin_allowed = permissions.can("list", "nodes", group="")
-    return render(request, "no-projects.html", {"admin": admin_allowed})
+    return render(request, "no-projects.html", {"admin": permissions.administers})
 
 
 async def signed_out(request: Request, _: Exception) -> Response:
-    request.session.clear()
-    return redirect(request, "/login")
+    return await sign_out(request)
 
 
 async def not_visible(request: Request, _: Exception) -> Response:

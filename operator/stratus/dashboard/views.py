@@ -3,7 +3,7 @@ what they may do in it, and rendering, whole pages or the fragments htmx swaps i
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,11 +18,10 @@ from starlette.templating import Jinja2Templates
 
 from stratus.constants import GROUP
 from stratus.core.conditions import ready
-from stratus.dashboard import format
+from stratus.dashboard import display
 from stratus.dashboard.access import Permissions
 from stratus.dashboard.kubeapi import (
     EVENTS,
-    NODES,
     PROJECTS,
     ApiError,
     Kube,
@@ -41,7 +40,7 @@ TEMPLATES = Jinja2Templates(
         auto_reload=False,
     )
 )
-TEMPLATES.env.filters.update(format.FILTERS)
+TEMPLATES.env.filters.update(display.FILTERS)
 TEMPLATES.env.globals["ready"] = ready
 RECENT_EVENTS = 15
 CORE_RESOURCES = frozenset({"secrets", "events", "pods", "nodes"})
@@ -59,7 +58,8 @@ class NotVisible(Exception):
 
 @dataclass
 class Console:
-    """The application's state: the API server, its connection pool, the session keys."""
+    """The application's state: the session keys, and the pool of connections to the API
+    server while the application runs."""
 
     sessions: Sessions
     http: httpx.AsyncClient | None = None
@@ -90,7 +90,7 @@ class Tenancy:
 
     @property
     def admin(self) -> bool:
-        return self.permissions.can("list", "nodes", group="")
+        return self.permissions.administers
 
     def can(self, verb: str, resource: str) -> bool:
         group = "" if resource in CORE_RESOURCES else GROUP
@@ -144,7 +144,6 @@ class Visit:
     request: Request
     kube: Kube
     tenancy: Tenancy
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def namespace(self) -> str:
@@ -346,8 +345,3 @@ async def create(
     except ApiError as error:
         return refused(error)
     return redirect(request, then or place.url(resource.plural, manifest["metadata"]["name"]))
-
-
-async def admin_allowed(kube: Kube) -> bool:
-    """Whether the person may see the cluster's nodes: the mark of an administrator."""
-    return Permissions.of(await kube.rules("default")).can("list", NODES.plural, group="")

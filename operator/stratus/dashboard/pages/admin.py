@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from stratus.dashboard import manifests
 from stratus.dashboard.access import Permissions
-from stratus.dashboard.format import gauges
+from stratus.dashboard.display import gauges
 from stratus.dashboard.kubeapi import FLAVORS, NODES, PODS, PROJECTS, SERVERS, ApiError
 from stratus.dashboard.views import (
     form_of,

@@ -4,7 +4,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stratus.dashboard.format import gauges
+from stratus.dashboard.display import gauges
 from stratus.dashboard.views import events_of, fragment, page, project_of, visit
 
 

@@ -6,7 +6,7 @@ from starlette.routing import Route
 
 from stratus.api.flavor import FlavorSpec
 from stratus.dashboard import manifests
-from stratus.dashboard.format import launch_needs
+from stratus.dashboard.display import launch_needs
 from stratus.dashboard.kubeapi import (
     FLAVORS,
     IMAGES,
