@@ -96,6 +96,10 @@ def test_a_server_boots_from_an_image_as_a_virtual_machine_on_a_node(
     )
     status = active(cluster, "web", ns)["status"]
     assert status["host"] in ("node-1", "node-2", "node-3")
+    assert (
+        status["zone"]
+        == {"node-1": "zone-a", "node-2": "zone-b", "node-3": "zone-c"}[status["host"]]
+    )
     assert status["addresses"] == {"lan": ["10.30.0.50"]}
     assert (status["virtualMachine"], status["flavor"]["vcpus"]) == ("web", 1)
     machine = cluster.get("vm", "web", ns)

@@ -26,6 +26,10 @@ AT = "2026-12-02T10:00:00Z"
 def api(monkeypatch: pytest.MonkeyPatch) -> FakeKube:
     fake = FakeKube().install(monkeypatch)
     monkeypatch.setattr(kopf, "event", lambda *_, **__: None)
+    # Placement's view of the nodes, as the Kopf index has it: node-1 is in zone-a.
+    monkeypatch.setattr(
+        indexes, "_bound", {"nodes_for_placement": {"node-1": [{"zone": "zone-a"}]}}
+    )
     fake.add(
         {
             "apiVersion": "stratus.io/v1alpha1",
@@ -75,6 +79,7 @@ def test_two_passes_racing_with_an_old_snapshot_reboot_exactly_once(api: FakeKub
     status: dict[str, Any] = api.get("Server", "web", "acme")["status"]  # type: ignore[index]
     assert status["rebootedFor"] == AT
     assert "rebootOf" not in status
+    assert (status["host"], status["zone"]) == ("node-1", "zone-a")
 
 
 def _pass(snapshot: kopf.Body) -> None:
@@ -87,7 +92,7 @@ def test_a_new_servers_address_costs_one_create_however_many_are_taken(
     """Allocation starts past the addresses the Port index has seen taken, instead of trying
     each from the bottom; the name-as-lock still decides."""
     taken = {("acme", "lan"): [f"10.0.0.{host}" for host in range(2, 202)]}
-    monkeypatch.setattr(indexes, "_bound", {"addresses_by_network": taken})
+    monkeypatch.setitem(indexes._bound, "addresses_by_network", taken)
     network = NetworkSpec.model_validate(
         {"hostInterface": "br1", "subnet": {"cidr": "10.0.0.0/24", "gateway": "10.0.0.1"}}
     )

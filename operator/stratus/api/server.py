@@ -177,6 +177,11 @@ class VolumeAttachment(Model):
 
 class ServerStatus(Status):
     host: str | None = Field(default=None, description="The node the Server runs on.")
+    zone: str | None = Field(
+        default=None,
+        description="The availability zone of its node (topology.kubernetes.io/zone), which "
+        "tenants, who may not read nodes, learn here.",
+    )
     addresses: dict[str, list[str]] = Field(
         default_factory=dict, description="Allocated addresses by Network."
     )
@@ -209,6 +214,7 @@ SERVER = Kind(
         PrinterColumn("Flavor", ".spec.flavor"),
         PrinterColumn("Runtime", ".spec.runtime", priority=1),
         PrinterColumn("Host", ".status.host"),
+        PrinterColumn("Zone", ".status.zone", priority=1),
         PrinterColumn("Power", ".spec.powerState", priority=1),
         PHASE_COLUMN,
         READY_COLUMN,

@@ -536,10 +536,12 @@ def observe(
         )
         host = ((instance or {}).get("status") or {}).get("nodeName")
     status = {**(body.get("status") or {}), **fields}
+    placed = host if state.phase == ServerPhase.ACTIVE else None
     fields = {
         **fields,
         "virtualMachine": owner.name,
-        "host": host if state.phase == ServerPhase.ACTIVE else None,
+        "host": placed,
+        "zone": inventory.current().zone_of(placed) if placed else None,
         "addresses": addresses_of(owner, spec),
         "volumes": volumes,
     }

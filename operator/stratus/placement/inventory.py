@@ -89,6 +89,9 @@ class Inventory:
     def nodes(self) -> list[Node]:
         return nodes_of(self._nodes.index(), self._requests.index())
 
+    def zone_of(self, node: str) -> str | None:
+        return next((record["zone"] for record in self._nodes.get(node)), None)
+
     def group_hosts(self, namespace: str, group: str) -> frozenset[str]:
         return frozenset(self._groups.get(f"{namespace}/{group}"))
 
