@@ -13,6 +13,7 @@ import pytest
 
 from devcluster.console import ConsoleProcess
 from tests.integration.conftest import (
+    PUBLIC_KEY,
     Cluster,
     ConsoleTenancy,
     Person,
@@ -143,7 +144,7 @@ def test_bucket_credentials_show_only_on_request_and_only_to_who_may_read_them(
 
 
 def test_the_admin_pages_are_for_administrators_only(
-    console: ConsoleProcess, console_tenancy: ConsoleTenancy
+    cluster: Cluster, console: ConsoleProcess, console_tenancy: ConsoleTenancy
 ) -> None:
     t = console_tenancy
     admin = signed_in(console, t.cloud_admin)
@@ -153,11 +154,19 @@ def test_the_admin_pages_are_for_administrators_only(
         re.findall(r'id="hypervisor-([^"]+)"', hypervisors.text)
     )
     assert t.project in admin.get("/admin/projects").text
+    flavor = {"name": f"{t.project}-admin-made", "vcpus": "2", "memory": "2Gi", "public": "on"}
+    made = admin.post("/admin/flavors", data=flavor, headers=changing(admin))
+    assert made.headers.get("hx-redirect") == "/admin/flavors", made.text
+    assert cluster.get("flavor", flavor["name"])["spec"] == {
+        "vcpus": 2, "memory": "2Gi", "public": True, "dedicatedCpu": False
+    }  # fmt: skip
     member = signed_in(console, t.member)
     assert "/admin/hypervisors" not in member.get(f"/p/{t.project}/").text
     refused = member.get("/admin/hypervisors")
     assert refused.status_code == 403
     assert "cannot list resource" in refused.text
+    forged = member.post("/admin/flavors", data=flavor | {"name": "x"}, headers=changing(member))
+    assert "flavors.stratus.io is forbidden" in html.unescape(forged.text)
 
 
 def test_the_servers_page_reads_each_kind_once_however_many_servers(
@@ -230,3 +239,51 @@ def test_the_consoles_own_account_may_read_nothing_of_tenants(cluster: Cluster) 
         ).stdout
     )
     assert deployment["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+
+
+def test_every_form_and_action_of_a_member_reaches_the_api_server(
+    cluster: Cluster, console: ConsoleProcess, console_tenancy: ConsoleTenancy
+) -> None:
+    """What the browser tests do not click: each form and action, as the member sends it,
+    becomes the object or change a kubectl user would make, and each page draws it."""
+    t, ns = console_tenancy, console_tenancy.project
+    member = signed_in(console, t.member)
+
+    def submit(path: str, **form: str) -> httpx.Response:
+        answer = member.post(f"/p/{ns}/{path}", data=form, headers=changing(member))
+        assert answer.status_code == 200, (path, answer.text)
+        return answer
+
+    submit("keypairs", name="laptop", publicKey=PUBLIC_KEY)
+    submit("servergroups", name="spread", policy="anti-affinity")
+    submit("images", name="disk", sourceType="registry", location="docker://quay.io/x/y:1")
+    submit("volumes", name="data", size="1Gi", source="")
+    cluster.wait("keypair/laptop", "condition=Ready", ns)
+    assert "SHA256:" in member.get(f"/p/{ns}/keypairs").text
+    assert "spread" in member.get(f"/p/{ns}/servergroups").text
+    assert cluster.get("image", "disk", ns)["spec"]["source"] == {
+        "registry": "docker://quay.io/x/y:1"
+    }
+    cluster.wait("volume/data", "condition=Ready", ns)
+
+    submit("volumes/data/extend", size="2Gi")
+    submit("volumes/data/snapshot", name="data-snap", volume="data")
+    cluster.wait("snapshot/data-snap", "condition=Ready", ns)
+    submit("volumes", name="copy", size="2Gi", source="snapshot", snapshot="data-snap")
+    assert cluster.get("volume", "data", ns)["spec"]["size"] == "2Gi"
+    assert cluster.get("volume", "copy", ns)["spec"]["source"] == {"snapshot": "data-snap"}
+    assert "data-snap" in member.get(f"/p/{ns}/snapshots").text
+
+    cluster.apply(stratus_object("Server", "formed", {"flavor": t.small, "image": "cirros"}, ns))
+    cluster.wait("server/formed", "condition=Ready", ns, timeout=120)
+    submit("volumes/data/attach", server="formed")
+    assert cluster.get("server", "formed", ns)["spec"]["volumes"] == ["data"]
+    submit("servers/formed/detach", volume="data")
+    assert cluster.get("server", "formed", ns)["spec"]["volumes"] == []
+    submit("servers/formed/reboot")
+    assert cluster.get("server", "formed", ns)["spec"]["rebootRequestedAt"]
+    for path in ("servers/formed", "volumes/copy", "snapshots/data-snap", "images/disk",
+                 "keypairs/laptop", "servergroups/spread"):  # fmt: skip
+        assert "is being deleted" in submit(f"{path}/delete").text
+    for gone in ("keypair/laptop", "servergroup/spread", "image/disk", "snapshot/data-snap"):
+        cluster.wait(gone, "delete", ns)
