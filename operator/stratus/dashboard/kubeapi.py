@@ -68,12 +68,11 @@ SELF_REVIEWS = Resource("authentication.k8s.io", "v1", "selfsubjectreviews", Fal
 
 
 class ApiError(Exception):
-    """The API server refused: its HTTP status, reason and message, as kubectl shows them."""
+    """The API server refused: its HTTP status, and its message as kubectl shows it."""
 
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-        self.reason = reason
         self.message = message
 
     @classmethod
@@ -85,7 +84,7 @@ class ApiError(Exception):
         if not isinstance(body, dict):
             body = {}
         message = body.get("message") or response.text.strip() or response.reason_phrase
-        return cls(response.status_code, body.get("reason") or response.reason_phrase, message)
+        return cls(response.status_code, message)
 
 
 @dataclass(frozen=True)
@@ -106,7 +105,7 @@ class ApiServer:
         )
 
 
-def api_server(kubeconfig: str | None = None) -> ApiServer:
+def api_server() -> ApiServer:
     """The API server: in a pod, from the environment Kubernetes sets and the cluster's CA
     (the chart mounts the kube-root-ca.crt ConfigMap; the console needs no token of its own);
     elsewhere, the current context of the kubeconfig, whose credentials are not used."""
@@ -117,7 +116,7 @@ def api_server(kubeconfig: str | None = None) -> ApiServer:
     if host and port:
         ca = os.environ.get("STRATUS_DASHBOARD_CA") or str(IN_CLUSTER_CA)
         return ApiServer(f"https://{host}:{port}", ca)
-    path = Path(kubeconfig or os.environ.get("KUBECONFIG") or Path.home() / ".kube" / "config")
+    path = Path(os.environ.get("KUBECONFIG") or Path.home() / ".kube" / "config")
     config = yaml.safe_load(path.read_text())
     current = config.get("current-context")
     context = next(c["context"] for c in config["contexts"] if c["name"] == current)
@@ -224,11 +223,7 @@ class Kube:
                     event = orjson.loads(line)
                     if event.get("type") == "ERROR":
                         status = event.get("object") or {}
-                        raise ApiError(
-                            status.get("code", 500),
-                            status.get("reason", ""),
-                            status.get("message", ""),
-                        )
+                        raise ApiError(status.get("code", 500), status.get("message", ""))
                     resource_version = event["object"]["metadata"]["resourceVersion"]
                     if event.get("type") != "BOOKMARK":
                         yield event
