@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Writes the real upstream CustomResourceDefinitions of the third-party kinds Stratus creates
-# (KubeVirt, CDI, Multus NetworkAttachmentDefinition, CSI snapshots) into OUTPUT_DIR, one *.yaml
+# (KubeVirt, CDI, Multus NetworkAttachmentDefinition, MultiNetworkPolicy, CSI snapshots) into
+# OUTPUT_DIR, one *.yaml
 # per CRD. The local cluster installs them so that it rejects malformed children the way a real
 # cluster would. They come from the upstream projects' Go modules, pinned in versions.env:
 #   - KubeVirt builds its CRDs in Go; their schemas are YAML string literals in
 #     validations_generated.go, and names/versions/columns are copied from crds.go below.
 #   - CDI's CRDs are controller-gen output over its API module's types.
-#   - Multus and the CSI snapshotter ship CRD YAML files in their modules.
+#   - Multus, multi-networkpolicy and the CSI snapshotter ship CRD YAML files in their modules.
 # Usage: devcluster/thirdparty_crds.sh OUTPUT_DIR   (does nothing when OUTPUT_DIR is up to date)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,10 +20,12 @@ crds=(virtualmachines.kubevirt.io virtualmachineinstances.kubevirt.io
   virtualmachineinstancetypes.instancetype.kubevirt.io virtualmachineclusterinstancetypes.instancetype.kubevirt.io
   virtualmachinepreferences.instancetype.kubevirt.io virtualmachineclusterpreferences.instancetype.kubevirt.io
   virtualmachineclones.clone.kubevirt.io datavolumes.cdi.kubevirt.io datasources.cdi.kubevirt.io
-  network-attachment-definitions.k8s.cni.cncf.io volumesnapshots.snapshot.storage.k8s.io
+  network-attachment-definitions.k8s.cni.cncf.io multi-networkpolicies.k8s.cni.cncf.io
+  volumesnapshots.snapshot.storage.k8s.io
   volumesnapshotclasses.snapshot.storage.k8s.io volumesnapshotcontents.snapshot.storage.k8s.io)
 stamp="kubevirt=$KUBEVIRT_VERSION cdi-api=$CDI_API_VERSION controller-tools=$CONTROLLER_TOOLS_VERSION"
-stamp+=" multus=$MULTUS_VERSION snapshotter=$SNAPSHOTTER_CLIENT_VERSION crds=${crds[*]}"
+stamp+=" multus=$MULTUS_VERSION multi-networkpolicy=$MULTI_NETWORKPOLICY_VERSION"
+stamp+=" snapshotter=$SNAPSHOTTER_CLIENT_VERSION crds=${crds[*]}"
 up_to_date() {
   [ "$(cat "$out/.thirdparty-crds" 2>/dev/null)" = "$stamp" ] || return 1
   local crd
@@ -139,6 +142,11 @@ import re, sys
 docs = [d for d in re.split(r"^---$", open(sys.argv[1]).read(), flags=re.M) if re.search(r"^kind: CustomResourceDefinition$", d, re.M)]
 sys.exit(f"{sys.argv[1]}: expected one CRD, found {len(docs)}") if len(docs) != 1 else print(docs[0].strip())
 PY
+
+log "MultiNetworkPolicy $MULTI_NETWORKPOLICY_VERSION"
+# The multi-networkpolicy project's scheme.yml is its CRD: SecurityGroups on Stratus Networks.
+policies=$(module_dir github.com/k8snetworkplumbingwg/multi-networkpolicy "$MULTI_NETWORKPOLICY_VERSION")
+cp "$policies/scheme.yml" "$tmp/multi-networkpolicies.k8s.cni.cncf.io.yaml"
 
 log "CSI snapshots $SNAPSHOTTER_CLIENT_VERSION"
 snapshotter=$(module_dir github.com/kubernetes-csi/external-snapshotter/client/v8 "$SNAPSHOTTER_CLIENT_VERSION")

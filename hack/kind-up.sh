@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Stratus on a real kind cluster, for users with Docker: kind, then Multus, KubeVirt, CDI, the
-# CSI snapshot CRDs and controller, MinIO and (with --kata) Kata Containers, each at a pinned
-# version, then the operator image and the Helm chart. It needs docker, kind, kubectl, helm
-# and internet access; `make run` is the way without Docker.
+# Stratus on a real kind cluster, for users with Docker: kind, then Multus and the
+# MultiNetworkPolicy CRD, KubeVirt, CDI, the CSI snapshot CRDs and controller, MinIO and (with
+# --kata) Kata Containers, each at a pinned version, then the operator image and the Helm chart.
+# It needs docker, kind, kubectl, helm and internet access; `make run` is the way without Docker.
 #
 # Usage: hack/kind-up.sh [--kata]
 set -euo pipefail
@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 
 CLUSTER=stratus
 MULTUS_VERSION=v4.2.3
+MULTI_NETWORKPOLICY_VERSION=v1.0.1
 KUBEVIRT_VERSION=v1.6.1
 CDI_VERSION=v1.63.1
 SNAPSHOTTER_VERSION=v8.4.0
@@ -29,6 +30,10 @@ kind get clusters | grep -qx "$CLUSTER" || kind create cluster --config kind-con
 
 step "Multus $MULTUS_VERSION"
 kubectl apply -f "$RAW/k8snetworkplumbingwg/multus-cni/$MULTUS_VERSION/deployments/multus-daemonset-thick.yml"
+
+step "MultiNetworkPolicy $MULTI_NETWORKPOLICY_VERSION (SecurityGroups on Stratus Networks)"
+kubectl apply -f "$RAW/k8snetworkplumbingwg/multi-networkpolicy/$MULTI_NETWORKPOLICY_VERSION/scheme.yml"
+echo "the CRD only: enforcing it takes the multi-networkpolicy-iptables daemon (docs/api.md)"
 
 step "KubeVirt $KUBEVIRT_VERSION"
 kubectl apply -f "$GITHUB/kubevirt/kubevirt/releases/download/$KUBEVIRT_VERSION/kubevirt-operator.yaml"

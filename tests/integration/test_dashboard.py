@@ -255,6 +255,20 @@ def test_every_form_and_action_of_a_member_reaches_the_api_server(
         return answer
 
     submit("keypairs", name="laptop", publicKey=PUBLIC_KEY)
+    submit("securitygroups", name="db", description="the database", direction="ingress",
+           protocol="tcp", portRangeMin="5432", remote="default")  # fmt: skip
+    submit("securitygroups/db/add-rule", direction="ingress", protocol="icmp", remote="10.0.0.0/8")
+    submit("securitygroups/db/add-rule", direction="egress", protocol="any")
+    submit("securitygroups/db/remove-rule", index="2")
+    rules = cluster.get("securitygroup", "db", ns)["spec"]["rules"]
+    assert rules == [
+        {"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp", "portRangeMin": 5432,
+         "remoteGroup": "default"},
+        {"direction": "ingress", "ethertype": "IPv4", "protocol": "icmp",
+         "remoteIpPrefix": "10.0.0.0/8"},
+    ]  # fmt: skip
+    cluster.wait("securitygroup/db", "condition=Ready", ns)
+    assert "not enforced" in member.get(f"/p/{ns}/securitygroups").text
     submit("servergroups", name="spread", policy="anti-affinity")
     submit("images", name="disk", sourceType="registry", location="docker://quay.io/x/y:1")
     submit("volumes", name="data", size="1Gi", source="")
@@ -283,7 +297,8 @@ def test_every_form_and_action_of_a_member_reaches_the_api_server(
     submit("servers/formed/reboot")
     assert cluster.get("server", "formed", ns)["spec"]["rebootRequestedAt"]
     for path in ("servers/formed", "volumes/copy", "snapshots/data-snap", "images/disk",
-                 "keypairs/laptop", "servergroups/spread"):  # fmt: skip
+                 "keypairs/laptop", "servergroups/spread", "securitygroups/db"):  # fmt: skip
         assert "is being deleted" in submit(f"{path}/delete").text
-    for gone in ("keypair/laptop", "servergroup/spread", "image/disk", "snapshot/data-snap"):
+    for gone in ("keypair/laptop", "servergroup/spread", "image/disk", "snapshot/data-snap",
+                 "securitygroup/db"):  # fmt: skip
         cluster.wait(gone, "delete", ns)

@@ -171,6 +171,7 @@ def test_a_member_launches_a_server_and_operates_it_without_reloading(
     browser.screenshot("launch")
     launch(browser, t.project, "app-1", t.small)
     browser.mark_page()
+    browser.shows("#server-security-groups", "default")
     browser.shows("#server-state", "Active")
     assert browser.find("#server-host").text.startswith("node-")
     browser.screenshot("server")

@@ -37,6 +37,12 @@ def test_examples_become_ready_and_are_listed_by_get_stratus(
     assert database["phase"] == "Active"
     assert database["addresses"] == {"db": ["10.20.0.50"]}
     assert {v["name"] for v in database["volumes"]} == {"db-root", "db-data"}
+    # Only the web Servers reach the database, and only on PostgreSQL's port.
+    policy = cluster.get("networkpolicy", "securitygroup-database", "acme")["spec"]
+    assert policy["podSelector"]["matchExpressions"][0]["values"] == ["db-1"]
+    [ingress] = policy["ingress"]
+    assert ingress["ports"] == [{"protocol": "TCP", "port": 5432}]
+    assert ingress["from"][0]["podSelector"]["matchExpressions"][0]["values"] == ["web-1", "web-2"]
 
 
 def test_operator_logs_are_structured(cluster: Cluster, operator: Operator) -> None:

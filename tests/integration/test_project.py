@@ -314,7 +314,10 @@ def test_operator_killed_mid_reconcile_converges_without_duplicates(
     for p in batch:
         assert names(cluster, "resourcequotas", p) == ["stratus-project"]
         assert names(cluster, "rolebindings", p) == ["stratus-member"]
-        assert names(cluster, "networkpolicies", p) == ["stratus-project-isolation"]
+        assert names(cluster, "networkpolicies", p) == [
+            "stratus-project-isolation",
+            "stratus-servers-default-deny",
+        ]
         owned = json.loads(
             cluster.kubectl(
                 "get", "namespaces", "-l", f"stratus.io/project={p}", "-o", "json"

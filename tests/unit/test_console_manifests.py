@@ -97,12 +97,26 @@ def test_a_network_pool_and_dns_servers() -> None:
 
 def test_attaching_keeps_the_other_volumes_and_guards_against_a_concurrent_change() -> None:
     server = {"metadata": {"resourceVersion": "42"}, "spec": {"volumes": ["a"]}}
-    assert manifests.attach(server, "b") == {
-        "metadata": {"resourceVersion": "42"},
-        "spec": {"volumes": ["a", "b"]},
-    }
-    assert manifests.attach(server, "a")["spec"]["volumes"] == ["a"]
-    assert manifests.detach(server, "a")["spec"]["volumes"] == []
+    assert manifests.attach(server, "b") == [
+        {"op": "test", "path": "/spec/volumes", "value": ["a"]},
+        {"op": "replace", "path": "/spec/volumes", "value": ["a", "b"]},
+    ]
+    assert manifests.attach(server, "a")[1]["value"] == ["a"]
+    assert manifests.detach(server, "a")[1]["value"] == []
+    assert manifests.attach({"spec": {}}, "b") == [
+        {"op": "add", "path": "/spec/volumes", "value": ["b"]}
+    ]
+
+
+def test_a_rule_form_names_its_far_end_by_its_shape() -> None:
+    def far_end(remote: str) -> dict[str, object]:
+        return manifests.security_rule(form(("direction", "ingress"), ("remote", remote)))
+
+    assert far_end("10.0.0.0/8") == {"direction": "ingress", "remoteIpPrefix": "10.0.0.0/8"}
+    assert far_end("web") == {"direction": "ingress", "remoteGroup": "web"}
+    assert far_end("") == {"direction": "ingress"}
+    group = {"spec": {"rules": [{"direction": "egress"}, {"direction": "ingress"}]}}
+    assert manifests.remove_rule(group, 0)[1]["value"] == [{"direction": "ingress"}]
 
 
 def test_a_bucket_says_what_its_checkboxes_say() -> None:

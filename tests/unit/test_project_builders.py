@@ -3,11 +3,13 @@
 from stratus.api.project import ProjectMember, ProjectQuota
 from stratus.builders.meta import Owner
 from stratus.builders.project import (
+    build_default_security_group,
     build_namespace,
     build_network_policy,
     build_project_finder,
     build_resource_quota,
     build_role_bindings,
+    build_servers_default_deny,
     released_namespace_patch,
 )
 
@@ -95,11 +97,38 @@ def test_a_project_without_members_has_no_finder() -> None:
     assert list(build_project_finder(OWNER, []).values()) == [None, None]
 
 
-def test_isolation_policy_admits_only_the_projects_own_namespace() -> None:
+def test_isolation_policy_admits_only_the_projects_own_namespace_to_pods_not_servers() -> None:
     policy = build_network_policy(OWNER, "acme")
-    assert policy["spec"]["podSelector"] == {}
+    assert policy["spec"]["podSelector"] == {
+        "matchExpressions": [{"key": "stratus.io/server", "operator": "DoesNotExist"}]
+    }
     assert policy["spec"]["policyTypes"] == ["Ingress"]
     (rule,) = policy["spec"]["ingress"]
     assert rule["from"] == [
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "acme"}}}
     ]
+
+
+def test_servers_are_denied_everything_their_security_groups_do_not_allow() -> None:
+    policy = build_servers_default_deny(OWNER, "acme")
+    assert policy["spec"] == {
+        "podSelector": {"matchExpressions": [{"key": "stratus.io/server", "operator": "Exists"}]},
+        "policyTypes": ["Ingress", "Egress"],
+    }
+    assert "ingress" not in policy["spec"] and "egress" not in policy["spec"]
+
+
+def test_the_default_security_group_is_neutrons() -> None:
+    group = build_default_security_group(OWNER, "acme")
+    assert (group["kind"], group["metadata"]["name"], group["metadata"]["namespace"]) == (
+        "SecurityGroup",
+        "default",
+        "acme",
+    )
+    rules = {(r["direction"], r["ethertype"], r.get("remoteGroup")) for r in group["spec"]["rules"]}
+    assert rules == {
+        ("egress", "IPv4", None),
+        ("egress", "IPv6", None),
+        ("ingress", "IPv4", "default"),
+        ("ingress", "IPv6", "default"),
+    }

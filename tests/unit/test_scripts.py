@@ -32,6 +32,7 @@ def test_kind_installs_the_versions_whose_crds_the_local_cluster_validates_again
     assert kind["KUBEVIRT_VERSION"] == local["KUBEVIRT_VERSION"]
     assert kind["CDI_VERSION"] == local["CDI_API_VERSION"]
     assert kind["MULTUS_VERSION"] == local["MULTUS_VERSION"]
+    assert kind["MULTI_NETWORKPOLICY_VERSION"] == local["MULTI_NETWORKPOLICY_VERSION"]
     assert kind["SNAPSHOTTER_VERSION"] == local["SNAPSHOTTER_CLIENT_VERSION"]
 
 

@@ -8,6 +8,7 @@ from stratus.api.keypair import KEYPAIR
 from stratus.api.network import NETWORK
 from stratus.api.port import PORT
 from stratus.api.project import PROJECT
+from stratus.api.securitygroup import SECURITY_GROUP
 from stratus.api.server import SERVER
 from stratus.api.servergroup import SERVER_GROUP
 from stratus.api.snapshot import SNAPSHOT
@@ -23,6 +24,7 @@ KINDS: tuple[Kind, ...] = (
     VOLUME,
     SNAPSHOT,
     SERVER_GROUP,
+    SECURITY_GROUP,
     SERVER,
     BUCKET,
 )

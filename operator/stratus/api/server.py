@@ -16,6 +16,7 @@ from stratus.api.common import (
     validations,
 )
 from stratus.api.crd import PHASE_COLUMN, READY_COLUMN, Kind, PrinterColumn
+from stratus.api.securitygroup import DEFAULT_GROUP
 from stratus.api.volume import REFERENCE
 
 NAME: JsonDict = {"maxLength": 253, "pattern": DNS_SUBDOMAIN_PATTERN}
@@ -150,6 +151,19 @@ class ServerSpec(Model):
         default=None,
         description="A ServerGroup of this Project whose policy places this Server. Immutable.",
         json_schema_extra={**NAME, **validations(immutable("serverGroup"))},
+    )
+    security_groups: list[str] = Field(
+        default_factory=lambda: [DEFAULT_GROUP],
+        min_length=1,
+        max_length=16,
+        description="SecurityGroups of this Project whose rules decide what the Server may "
+        "receive and send, on the pod network and its Networks; a change applies at once, "
+        "without a restart. At least one. Default: the Project's default group.",
+        json_schema_extra={
+            "default": [DEFAULT_GROUP],
+            "x-kubernetes-list-type": "set",
+            "items": {"type": "string", **NAME},
+        },
     )
     reboot_requested_at: str | None = Field(
         default=None,

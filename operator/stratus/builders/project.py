@@ -1,8 +1,12 @@
 """What a Project becomes: its namespace, quota, member role bindings and isolation policy."""
 
 from stratus.api.project import ProjectMember, ProjectQuota
+from stratus.api.securitygroup import DEFAULT_GROUP, SECURITY_GROUP
 from stratus.builders.meta import ChildRef, Children, Manifest, Owner, child
+from stratus.builders.securitygroup import NETWORK_POLICY_API, default_group_rules
+from stratus.builders.server import LABEL_SERVER
 from stratus.constants import (
+    API_VERSION,
     GROUP,
     LABEL_KIND,
     LABEL_MANAGED_BY,
@@ -15,6 +19,7 @@ from stratus.constants import (
 
 QUOTA_NAME = "stratus-project"
 ISOLATION_POLICY_NAME = "stratus-project-isolation"
+SERVERS_DEFAULT_DENY_NAME = "stratus-servers-default-deny"
 ADOPTED_ANNOTATION = f"{GROUP}/adopted"
 
 COUNTED_KINDS = {
@@ -145,9 +150,11 @@ def subject(kind: str, name: str) -> Manifest:
 
 
 def build_network_policy(owner: Owner, namespace: str) -> Manifest:
-    """Isolate the project: its pods accept traffic only from pods of the same namespace."""
+    """Isolate the project: its pods accept traffic only from pods of the same namespace.
+    Servers are left to their SecurityGroups (build_servers_default_deny), which decide
+    alone what reaches them, so the isolation policy does not select their pods."""
     policy = child(
-        "networking.k8s.io/v1",
+        NETWORK_POLICY_API,
         "NetworkPolicy",
         ISOLATION_POLICY_NAME,
         owner,
@@ -155,7 +162,7 @@ def build_network_policy(owner: Owner, namespace: str) -> Manifest:
         {LABEL_PROJECT: owner.name},
     )
     policy["spec"] = {
-        "podSelector": {},
+        "podSelector": {"matchExpressions": [{"key": LABEL_SERVER, "operator": "DoesNotExist"}]},
         "policyTypes": ["Ingress"],
         "ingress": [
             {
@@ -172,6 +179,36 @@ def build_network_policy(owner: Owner, namespace: str) -> Manifest:
     return policy
 
 
+def build_servers_default_deny(owner: Owner, namespace: str) -> Manifest:
+    """Every Server of the Project receives and sends nothing but what one of its
+    SecurityGroups allows: network policies add up, and this one allows nothing."""
+    policy = child(
+        NETWORK_POLICY_API,
+        "NetworkPolicy",
+        SERVERS_DEFAULT_DENY_NAME,
+        owner,
+        namespace,
+        {LABEL_PROJECT: owner.name},
+    )
+    policy["spec"] = {
+        "podSelector": {"matchExpressions": [{"key": LABEL_SERVER, "operator": "Exists"}]},
+        "policyTypes": ["Ingress", "Egress"],
+    }
+    return policy
+
+
+def build_default_security_group(owner: Owner, namespace: str) -> Manifest:
+    """The Project's `default` SecurityGroup, made once: its members may edit its rules, as
+    in Neutron, so Stratus creates it when it is missing and never writes it again."""
+    group = child(API_VERSION, SECURITY_GROUP.kind, DEFAULT_GROUP, owner, namespace)
+    group["spec"] = {
+        "description": "Every Server's group unless it names others: all egress, and "
+        "ingress from the group's own members.",
+        "rules": default_group_rules(),
+    }
+    return group
+
+
 def build_project_children(
     owner: Owner, namespace: str, quota: ProjectQuota, members: list[ProjectMember]
 ) -> Children:
@@ -181,8 +218,11 @@ def build_project_children(
         ChildRef("v1", "ResourceQuota", QUOTA_NAME, namespace): build_resource_quota(
             owner, namespace, quota
         ),
-        ChildRef("networking.k8s.io/v1", "NetworkPolicy", ISOLATION_POLICY_NAME, namespace): (
+        ChildRef(NETWORK_POLICY_API, "NetworkPolicy", ISOLATION_POLICY_NAME, namespace): (
             build_network_policy(owner, namespace)
+        ),
+        ChildRef(NETWORK_POLICY_API, "NetworkPolicy", SERVERS_DEFAULT_DENY_NAME, namespace): (
+            build_servers_default_deny(owner, namespace)
         ),
     }
     for role, binding in build_role_bindings(owner, namespace, members).items():

@@ -21,7 +21,15 @@ from starlette_csrf.middleware import CSRFMiddleware
 from stratus.dashboard import live
 from stratus.dashboard.access import Permissions
 from stratus.dashboard.kubeapi import ApiError, ApiServer, Kube
-from stratus.dashboard.pages import admin, network, objects, overview, servers, storage
+from stratus.dashboard.pages import (
+    admin,
+    network,
+    objects,
+    overview,
+    securitygroups,
+    servers,
+    storage,
+)
 from stratus.dashboard.session import SESSION_SECONDS, Sessions
 from stratus.dashboard.views import (
     Console,
@@ -139,6 +147,7 @@ def create_app(api: ApiServer, secret: str | None = None, secure: bool = True) -
         *servers.routes,
         *storage.routes,
         *network.routes,
+        *securitygroups.routes,
         *objects.routes,
         *admin.routes,
         Route("/p/{project}/live", live.stream, methods=["GET"]),

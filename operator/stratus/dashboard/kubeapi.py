@@ -17,6 +17,8 @@ from prometheus_client import Counter
 from stratus.constants import GROUP, VERSION
 
 Manifest = dict[str, Any]
+Patch = Manifest | list[Manifest]
+"""A JSON merge patch, or the operations of a JSON patch."""
 
 API_REQUESTS = Counter(
     "stratus_dashboard_api_requests",
@@ -58,6 +60,7 @@ NETWORKS = stratus("networks")
 PORTS = stratus("ports")
 KEYPAIRS = stratus("keypairs")
 SERVERGROUPS = stratus("servergroups")
+SECURITYGROUPS = stratus("securitygroups")
 BUCKETS = stratus("buckets")
 EVENTS = Resource("", "v1", "events")
 SECRETS = Resource("", "v1", "secrets")
@@ -179,16 +182,22 @@ class Kube:
         return await self._send("create", resource, "POST", resource.path(namespace), body=body)
 
     async def patch(
-        self, resource: Resource, name: str, patch: Manifest, namespace: str | None = None
+        self,
+        resource: Resource,
+        name: str,
+        patch: Patch,
+        namespace: str | None = None,
     ) -> Manifest:
-        """A JSON merge patch; with metadata.resourceVersion in it, it fails on a conflict."""
+        """A JSON merge patch, or with a list of operations a JSON patch (whose `test`
+        operations make it fail if what it changes changed meanwhile)."""
+        kind = "json-patch" if isinstance(patch, list) else "merge-patch"
         return await self._send(
             "patch",
             resource,
             "PATCH",
             resource.path(namespace, name),
             body=patch,
-            content_type="application/merge-patch+json",
+            content_type=f"application/{kind}+json",
         )
 
     async def delete(self, resource: Resource, name: str, namespace: str | None = None) -> None:

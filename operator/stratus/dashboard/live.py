@@ -20,6 +20,7 @@ from stratus.dashboard.kubeapi import (
     NETWORKS,
     PORTS,
     PROJECTS,
+    SECURITYGROUPS,
     SERVERGROUPS,
     SERVERS,
     SNAPSHOTS,
@@ -32,7 +33,18 @@ from stratus.dashboard.views import kube_of, namespace_of
 
 FOLLOWED = {
     r.plural: r
-    for r in (SERVERS, VOLUMES, SNAPSHOTS, IMAGES, NETWORKS, PORTS, KEYPAIRS, SERVERGROUPS, BUCKETS)
+    for r in (
+        SERVERS,
+        VOLUMES,
+        SNAPSHOTS,
+        IMAGES,
+        NETWORKS,
+        PORTS,
+        KEYPAIRS,
+        SERVERGROUPS,
+        SECURITYGROUPS,
+        BUCKETS,
+    )
 }
 SETTLE_SECONDS = 0.25
 """How long a burst of changes may go on before the page is told, so it fetches once."""

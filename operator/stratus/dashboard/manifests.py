@@ -62,6 +62,7 @@ def server(form: Form, namespace: str) -> Manifest:
         networks=networks,
         keyPair=form.text("keyPair"),
         serverGroup=form.text("serverGroup"),
+        securityGroups=form.every("securityGroups"),
         availabilityZone=form.text("availabilityZone"),
         userData=form.text("userData"),
     )
@@ -131,6 +132,37 @@ def server_group(form: Form, namespace: str) -> Manifest:
     )
 
 
+def security_rule(form: Form) -> Manifest:
+    """One rule, from the fields of the rule form; where the far end is, by its shape: a CIDR
+    has a slash, a group has a name."""
+    remote = form.text("remote")
+    far = "remoteIpPrefix" if "/" in remote or ":" in remote else "remoteGroup"
+    return present(
+        direction=form.text("direction"),
+        ethertype=form.text("ethertype"),
+        protocol=form.text("protocol"),
+        portRangeMin=form.number("portRangeMin"),
+        portRangeMax=form.number("portRangeMax"),
+        description=form.text("ruleDescription"),
+        **{far: remote},
+    )
+
+
+def security_group(form: Form, namespace: str) -> Manifest:
+    rules = [security_rule(form)] if form.text("direction") else []
+    spec = present(description=form.text("description"), rules=rules)
+    return stratus_object("SecurityGroup", form.text("name"), spec, namespace)
+
+
+def add_rule(group: Manifest, rule: Manifest) -> list[Manifest]:
+    return list_patch(group, "rules", [*((group.get("spec") or {}).get("rules") or []), rule])
+
+
+def remove_rule(group: Manifest, index: int) -> list[Manifest]:
+    rules = list((group.get("spec") or {}).get("rules") or [])
+    return list_patch(group, "rules", [r for i, r in enumerate(rules) if i != index])
+
+
 def bucket(form: Form, namespace: str) -> Manifest:
     spec = present(
         versioning=form.flag("versioning"),
@@ -161,21 +193,28 @@ def reboot(at: str) -> Manifest:
     return {"spec": {"rebootRequestedAt": at}}
 
 
-def volumes_patch(server: Manifest, volumes: list[str]) -> Manifest:
-    """The Server's Volumes set to `volumes`, only if nobody changed the Server since it was
-    read (its resourceVersion): a merge patch replaces the whole list."""
-    version = server["metadata"]["resourceVersion"]
-    return {"metadata": {"resourceVersion": version}, "spec": {"volumes": volumes}}
+def list_patch(read: Manifest, field: str, values: list[Any]) -> list[Manifest]:
+    """A JSON patch setting the spec's list `field` to `values`, which the API server refuses
+    if the list changed since it was read: a concurrent edit is never lost, while the status
+    the operator writes meanwhile does not get in the way (a resourceVersion guard would)."""
+    path = f"/spec/{field}"
+    current = (read.get("spec") or {}).get(field)
+    if current is None:
+        return [{"op": "add", "path": path, "value": values}]
+    return [
+        {"op": "test", "path": path, "value": current},
+        {"op": "replace", "path": path, "value": values},
+    ]
 
 
-def attach(server: Manifest, volume: str) -> Manifest:
+def attach(server: Manifest, volume: str) -> list[Manifest]:
     current = list((server.get("spec") or {}).get("volumes") or [])
-    return volumes_patch(server, current if volume in current else [*current, volume])
+    return list_patch(server, "volumes", current if volume in current else [*current, volume])
 
 
-def detach(server: Manifest, volume: str) -> Manifest:
+def detach(server: Manifest, volume: str) -> list[Manifest]:
     current = (server.get("spec") or {}).get("volumes") or []
-    return volumes_patch(server, [v for v in current if v != volume])
+    return list_patch(server, "volumes", [v for v in current if v != volume])
 
 
 def resize(size: str) -> Manifest:

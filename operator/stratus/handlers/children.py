@@ -28,6 +28,7 @@ CHILD_RESOURCES = (
     ("", "v1", "namespaces"),
     ("", "v1", "resourcequotas"),
     ("networking.k8s.io", "v1", "networkpolicies"),
+    ("k8s.cni.cncf.io", "v1beta1", "multi-networkpolicies"),
     ("rbac.authorization.k8s.io", "v1", "rolebindings"),
     ("rbac.authorization.k8s.io", "v1", "clusterroles"),
     ("rbac.authorization.k8s.io", "v1", "clusterrolebindings"),
@@ -161,7 +162,16 @@ def dependency_event(type: str | None, body: kopf.Body, **_: Any) -> None:
                 run(parent.kind, dependent, parent.ensure, Strength.ENSURE)
 
 
-DEPENDED_ON = ("flavors", "images", "keypairs", "networks", "servergroups", "snapshots", "volumes")
+DEPENDED_ON = (
+    "flavors",
+    "images",
+    "keypairs",
+    "networks",
+    "securitygroups",
+    "servergroups",
+    "snapshots",
+    "volumes",
+)
 """The kinds others wait for."""
 
 for plural in DEPENDED_ON:

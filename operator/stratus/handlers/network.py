@@ -9,6 +9,7 @@ import kopf
 from stratus.api.network import NETWORK, NetworkSpec
 from stratus.builders.meta import ChildRef, Children, Owner
 from stratus.builders.multus import build_network_attachment
+from stratus.builders.securitygroup import MULTI_POLICY_API, build_network_default_deny
 from stratus.constants import API_VERSION, GROUP, VERSION
 from stratus.core import kube
 from stratus.core.errors import InvalidInput, WaitingForEvent
@@ -45,8 +46,15 @@ def networks_by_name(
 
 
 def network_children(body: kopf.Body) -> Children:
-    attachment = build_network_attachment(Owner.of(body), parse_spec(NetworkSpec, body))
-    return {ChildRef.of(attachment): attachment}
+    """The attachment, and where the cluster has MultiNetworkPolicy, the default deny that
+    leaves the Servers on it to their SecurityGroups."""
+    owner = Owner.of(body)
+    attachment = build_network_attachment(owner, parse_spec(NetworkSpec, body))
+    children: Children = {ChildRef.of(attachment): attachment}
+    if kube.served(MULTI_POLICY_API, "MultiNetworkPolicy"):
+        deny = build_network_default_deny(owner, owner.name)
+        children[ChildRef.of(deny)] = deny
+    return children
 
 
 def ensure_network(body: kopf.Body) -> Outcome:

@@ -4,9 +4,11 @@ on deletion, honour the deletion policy before letting the Project go."""
 from typing import Any
 
 import kopf
+from kubernetes.client.exceptions import ApiException
 
 from stratus.api import KINDS
 from stratus.api.project import PROJECT, ProjectSpec
+from stratus.api.securitygroup import DEFAULT_GROUP, SECURITY_GROUP
 from stratus.builders import project as build
 from stratus.builders.meta import ChildRef, Children, Owner
 from stratus.constants import (
@@ -62,8 +64,21 @@ def ensure_project(body: Body) -> Outcome:
     namespace = namespace_of(body, spec)
     claim_namespace(owner.name, namespace)
     kube.sync(build.build_project_children(owner, namespace, spec.quota, spec.members))
+    ensure_default_security_group(owner, namespace)
     refresh_usage(namespace)
     return observe_project(body)
+
+
+def ensure_default_security_group(owner: Owner, namespace: str) -> None:
+    """Every Project has Neutron's `default` group, made when it is missing (also after
+    someone deleted it); its rules are the members' to edit, so an existing one is left alone."""
+    if kube.read(API_VERSION, SECURITY_GROUP.kind, DEFAULT_GROUP, namespace) is not None:
+        return
+    try:
+        kube.create(build.build_default_security_group(owner, namespace))
+    except ApiException as error:
+        if error.status != 409:  # made meanwhile by another pass: as good
+            raise
 
 
 def observe_project(body: Body) -> Outcome:
@@ -152,6 +167,7 @@ def release_project(body: Body) -> Outcome:
                 "delete them, or set deletionPolicy: Cascade",
             )
         if (existing["metadata"].get("annotations") or {}).get(build.ADOPTED_ANNOTATION) == "true":
+            kube.delete(API_VERSION, SECURITY_GROUP.kind, DEFAULT_GROUP, namespace)
             kube.merge_patch("v1", "Namespace", namespace, None, build.released_namespace_patch())
             return Outcome(
                 phase="Terminating",
@@ -166,15 +182,15 @@ def release_project(body: Body) -> Outcome:
 
 
 def contents(namespace: str) -> dict[str, int]:
-    """What a Retain deletion waits for: Stratus objects and volume claims not made by Stratus."""
+    """What a Retain deletion waits for: the tenant's Stratus objects and volume claims, not
+    what Stratus made itself (the default SecurityGroup, Port records, its claims)."""
+    theirs = f"{LABEL_MANAGED_BY}!={MANAGED_BY}"
     counted = {
         "PersistentVolumeClaim": len(
-            kube.list_names(
-                "v1", "PersistentVolumeClaim", namespace, f"{LABEL_MANAGED_BY}!={MANAGED_BY}"
-            )
+            kube.list_names("v1", "PersistentVolumeClaim", namespace, theirs)
         )
     }
     for kind in KINDS:
         if kind.scope == "Namespaced":
-            counted[kind.kind] = len(kube.list_names(API_VERSION, kind.kind, namespace))
+            counted[kind.kind] = len(kube.list_names(API_VERSION, kind.kind, namespace, theirs))
     return {kind: count for kind, count in counted.items() if count}

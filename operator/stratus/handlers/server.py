@@ -124,6 +124,8 @@ def server_dependencies(body: kopf.Body) -> list[str]:
         keys.append(dependency_key("KeyPair", namespace, spec["keyPair"]))
     if spec.get("serverGroup"):
         keys.append(dependency_key("ServerGroup", namespace, spec["serverGroup"]))
+    for group in spec.get("securityGroups") or []:
+        keys.append(dependency_key("SecurityGroup", namespace, group))
     return keys
 
 
@@ -297,9 +299,17 @@ def resolve_placement(owner: Owner, spec: ServerSpec) -> Placement:
     return Placement(spec.availability_zone, spec.server_group, str(group["spec"]["policy"]))
 
 
+def resolve_security_groups(namespace: str, spec: ServerSpec) -> None:
+    """The groups must exist, as Neutron refuses a port in a group it does not know: a
+    misspelt one would otherwise leave the Server allowed less than its owner meant."""
+    for group in spec.security_groups:
+        ready_dependency("SecurityGroup", group, namespace, ("Active",), "SecurityGroupNotFound")
+
+
 def resolve(body: kopf.Body, spec: ServerSpec, workload: Manifest | None) -> Inputs:
     owner = Owner.of(body)
     namespace = str(owner.namespace)
+    resolve_security_groups(namespace, spec)
     admitted = parse_status(ServerStatus, body).flavor
     flavor = admitted or resolve_flavor(spec.flavor, namespace)
     boot, registry = resolve_boot(owner, spec, flavor, workload)

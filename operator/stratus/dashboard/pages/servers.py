@@ -12,6 +12,7 @@ from stratus.dashboard.kubeapi import (
     IMAGES,
     KEYPAIRS,
     NETWORKS,
+    SECURITYGROUPS,
     SERVERGROUPS,
     SERVERS,
     VOLUMES,
@@ -49,11 +50,11 @@ async def wizard(request: Request) -> Response:
         offered_flavors(place),
         *(
             listing(place, resource)
-            for resource in (IMAGES, VOLUMES, NETWORKS, KEYPAIRS, SERVERGROUPS)
+            for resource in (IMAGES, VOLUMES, NETWORKS, KEYPAIRS, SERVERGROUPS, SECURITYGROUPS)
         ),
     )
     flavors = reads[0]
-    images, volumes, networks, key_pairs, groups = (items for items, _ in reads[1:])
+    images, volumes, networks, key_pairs, groups, security = (items for items, _ in reads[1:])
     chosen = flavors[0] if flavors else None
     return page(
         place,
@@ -64,6 +65,7 @@ async def wizard(request: Request) -> Response:
         networks=networks,
         key_pairs=key_pairs,
         groups=groups,
+        security_groups=security,
         chosen=chosen,
         needs=launch_needs(place.tenancy.project, chosen),
     )
