@@ -89,6 +89,10 @@ class Settings(Model):
     kata_runtime_class: str = Field(
         default="kata", description="RuntimeClass of runtime: kata Servers."
     )
+    router_image: str = Field(
+        default="docker.io/nicolaka/netshoot:v0.13",
+        description="The image of Routers' pods: it needs sh, iptables-restore and sleep.",
+    )
 
 
 @functools.cache

@@ -302,3 +302,48 @@ def test_every_form_and_action_of_a_member_reaches_the_api_server(
     for gone in ("keypair/laptop", "servergroup/spread", "image/disk", "snapshot/data-snap",
                  "securitygroup/db"):  # fmt: skip
         cluster.wait(gone, "delete", ns)
+
+
+def test_a_member_routes_and_points_a_floating_ip_from_the_console(
+    cluster: Cluster, console: ConsoleProcess, console_tenancy: ConsoleTenancy
+) -> None:
+    t, ns = console_tenancy, console_tenancy.project
+    outside = f"{ns}-public"
+    cluster.kubectl("create", "namespace", outside)
+    subnet = {"cidr": "198.51.100.0/24", "gateway": "198.51.100.1"}
+    external = {"hostInterface": "br-ex", "external": True, "subnet": subnet}
+    cluster.apply(stratus_object("Network", "ext", external, outside))
+    cluster.apply(
+        stratus_object(
+            "Server",
+            "routed",
+            {"flavor": t.small, "image": "cirros", "networks": [{"network": "lan"}]},
+            ns,
+        )
+    )
+    member = signed_in(console, t.member)
+
+    def submit(path: str, **form: str | list[str]) -> httpx.Response:
+        answer = member.post(f"/p/{ns}/{path}", data=form, headers=changing(member))
+        assert answer.status_code == 200, (path, answer.text)
+        return answer
+
+    submit("routers", name="edge", externalGateway=f"{outside}/ext", interfaces=["lan"], snat="on")
+    assert cluster.get("router", "edge", ns)["spec"] == {
+        "externalGateway": {"network": f"{outside}/ext"},
+        "interfaces": [{"network": "lan"}],
+        "snat": True,
+    }
+    submit("floatingips", name="pub", network=f"{outside}/ext")
+    cluster.wait("floatingip/pub", "condition=Ready", ns, timeout=90)
+    cluster.wait("server/routed", "condition=Ready", ns, timeout=120)
+    submit("floatingips/pub/associate", server="routed")
+    cluster.wait("floatingip/pub", "jsonpath={.status.phase}=Active", ns, timeout=90)
+    page = member.get(f"/p/{ns}/floatingips").text
+    assert "via edge" in page and "Disassociate" in page
+    assert "198.51.100." in member.get(f"/p/{ns}/routers").text
+    submit("floatingips/pub/disassociate")
+    cluster.wait("floatingip/pub", "jsonpath={.status.phase}=Down", ns, timeout=90)
+    assert "server" not in cluster.get("floatingip", "pub", ns)["spec"]
+    for path in ("floatingips/pub", "routers/edge", "servers/routed"):
+        submit(f"{path}/delete")

@@ -43,6 +43,11 @@ def test_examples_become_ready_and_are_listed_by_get_stratus(
     [ingress] = policy["ingress"]
     assert ingress["ports"] == [{"protocol": "TCP", "port": 5432}]
     assert ingress["from"][0]["podSelector"]["matchExpressions"][0]["values"] == ["web-1", "web-2"]
+    # web-1 is reached from outside through the Router, at an address of the public pool.
+    floating = cluster.get("floatingip", "web-1", "acme")["status"]
+    web_1 = cluster.get("server", "web-1", "acme")["status"]["addresses"]["web"][0]
+    assert (floating["router"], floating["fixedAddress"]) == ("edge", web_1)
+    assert floating["address"].startswith("203.0.113.")
 
 
 def test_operator_logs_are_structured(cluster: Cluster, operator: Operator) -> None:

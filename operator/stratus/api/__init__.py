@@ -3,11 +3,13 @@
 from stratus.api.bucket import BUCKET
 from stratus.api.crd import Kind
 from stratus.api.flavor import FLAVOR
+from stratus.api.floatingip import FLOATING_IP
 from stratus.api.image import IMAGE
 from stratus.api.keypair import KEYPAIR
 from stratus.api.network import NETWORK
 from stratus.api.port import PORT
 from stratus.api.project import PROJECT
+from stratus.api.router import ROUTER
 from stratus.api.securitygroup import SECURITY_GROUP
 from stratus.api.server import SERVER
 from stratus.api.servergroup import SERVER_GROUP
@@ -26,5 +28,7 @@ KINDS: tuple[Kind, ...] = (
     SERVER_GROUP,
     SECURITY_GROUP,
     SERVER,
+    ROUTER,
+    FLOATING_IP,
     BUCKET,
 )

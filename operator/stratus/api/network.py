@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from stratus.api.common import Model, Status, rule, validations
+from stratus.api.common import Model, Status, immutable, rule, validations
 from stratus.api.crd import PHASE_COLUMN, READY_COLUMN, Kind, PrinterColumn
 
 IP_MAX_LENGTH = 45
@@ -111,6 +111,13 @@ class NetworkSpec(Model):
         default=False,
         description="true: Servers of other Projects may attach. Only cluster administrators "
         "may share a Network.",
+    )
+    external: bool = Field(
+        default=False,
+        description="true: a provider network every Project may reach the outside through, as "
+        "a Router's gateway and the pool of FloatingIPs. Only cluster administrators may make "
+        "a Network external. Immutable.",
+        json_schema_extra=validations(immutable("external")),
     )
 
 

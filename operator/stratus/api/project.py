@@ -30,6 +30,7 @@ class ProjectQuota(Model):
     storage: Quantity | None = Field(default=None, description="Sum of the Volumes' sizes.")
     networks: int | None = Field(default=None, ge=0, description="Number of Networks.")
     buckets: int | None = Field(default=None, ge=0, description="Number of Buckets.")
+    floating_ips: int | None = Field(default=None, ge=0, description="Number of FloatingIPs.")
 
 
 class ProjectSpec(Model):
@@ -92,6 +93,7 @@ class ProjectUsage(Model):
     storage: str = "0"
     networks: int = 0
     buckets: int = 0
+    floating_ips: int = 0
 
 
 class ProjectStatus(Status):

@@ -27,6 +27,7 @@ COUNTED_KINDS = {
     "volumes": "volumes",
     "networks": "networks",
     "buckets": "buckets",
+    "floating_ips": "floatingips",
 }
 """Quota fields the API server itself enforces as object counts, by the plural they count."""
 

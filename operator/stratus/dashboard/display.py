@@ -75,6 +75,7 @@ QUOTAS = (
     ("storage", "Storage", "GiB"),
     ("networks", "Networks", ""),
     ("buckets", "Buckets", ""),
+    ("floatingIps", "Floating IPs", ""),
 )
 
 

@@ -15,11 +15,13 @@ from starlette.responses import Response, StreamingResponse
 from stratus.dashboard.kubeapi import (
     BUCKETS,
     EVENTS,
+    FLOATINGIPS,
     IMAGES,
     KEYPAIRS,
     NETWORKS,
     PORTS,
     PROJECTS,
+    ROUTERS,
     SECURITYGROUPS,
     SERVERGROUPS,
     SERVERS,
@@ -43,6 +45,8 @@ FOLLOWED = {
         KEYPAIRS,
         SERVERGROUPS,
         SECURITYGROUPS,
+        ROUTERS,
+        FLOATINGIPS,
         BUCKETS,
     )
 }

@@ -163,6 +163,31 @@ def remove_rule(group: Manifest, index: int) -> list[Manifest]:
     return list_patch(group, "rules", [r for i, r in enumerate(rules) if i != index])
 
 
+def router(form: Form, namespace: str) -> Manifest:
+    gateway = form.text("externalGateway")
+    spec = present(
+        externalGateway={"network": gateway} if gateway else None,
+        interfaces=[{"network": network} for network in form.every("interfaces")],
+        snat=form.flag("snat"),
+    )
+    return stratus_object("Router", form.text("name"), spec, namespace)
+
+
+def floating_ip(form: Form, namespace: str) -> Manifest:
+    spec = present(
+        network=form.text("network"),
+        address=form.text("address"),
+        server=form.text("server"),
+        fixedAddress=form.text("fixedAddress"),
+    )
+    return stratus_object("FloatingIP", form.text("name"), spec, namespace)
+
+
+def association(server: str | None, fixed_address: str | None = None) -> Manifest:
+    """Point a FloatingIP at a Server, or (None) at nothing: a merge patch's null removes."""
+    return {"spec": {"server": server or None, "fixedAddress": fixed_address or None}}
+
+
 def bucket(form: Form, namespace: str) -> Manifest:
     spec = present(
         versioning=form.flag("versioning"),

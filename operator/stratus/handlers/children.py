@@ -38,6 +38,7 @@ CHILD_RESOURCES = (
     ("snapshot.storage.k8s.io", "v1", "volumesnapshots"),
     ("k8s.cni.cncf.io", "v1", "network-attachment-definitions"),
     ("", "v1", "secrets"),
+    ("", "v1", "configmaps"),
     ("", "v1", "pods"),
     ("kubevirt.io", "v1", "virtualmachines"),
 )

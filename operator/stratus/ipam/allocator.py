@@ -74,8 +74,9 @@ def free_addresses(subnet: Subnet, taken: Set[str]) -> Iterator[str]:
             candidate += 1
 
 
-def check_fixed_address(subnet: Subnet, address: str) -> None:
-    """Refuse a fixed IP no interface may have. Outside the pools is fine, as in Neutron."""
+def check_fixed_address(subnet: Subnet, address: str, gateway_allowed: bool = False) -> None:
+    """Refuse a fixed IP no interface may have. Outside the pools is fine, as in Neutron; the
+    gateway address is for the subnet's Router alone (`gateway_allowed`)."""
     network = network_of(subnet)
     parsed = _address(address)
     if parsed is None:
@@ -89,7 +90,7 @@ def check_fixed_address(subnet: Subnet, address: str) -> None:
         raise InvalidFixedIp(
             "FixedIpReserved", f"fixed IP {address} is the {reserved} of subnet {network}"
         )
-    if subnet.gateway is not None and parsed == _address(subnet.gateway):
+    if not gateway_allowed and subnet.gateway is not None and parsed == _address(subnet.gateway):
         raise InvalidFixedIp("FixedIpReserved", f"fixed IP {address} is the subnet's gateway")
 
 

@@ -10,7 +10,7 @@ import hashlib
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Collection, Iterable, Mapping, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,6 +165,7 @@ def allocate(
     fixed_ip: str | None = None,
     known_taken: Set[str] = frozenset(),
     holder_uid: str | None = None,
+    gateway_allowed: bool = False,
 ) -> str:
     """The address of `holder`'s `interface` on the network, taking one if it has none yet.
 
@@ -180,7 +181,7 @@ def allocate(
         return _already_held(held[0], holder, fixed_ip)
     claim = _Claim(namespace, network_name, holder, interface, holder_uid)
     if fixed_ip is not None:
-        check_fixed_address(subnet, fixed_ip)
+        check_fixed_address(subnet, fixed_ip, gateway_allowed)
         port = claim.take(fixed_ip)
         if not claim.is_mine(port):
             raise AddressInUse(canonical(fixed_ip), network_name, port["spec"]["holder"])
@@ -200,9 +201,14 @@ def allocate(
     return address
 
 
-def release(namespace: str, holder: Holder) -> int:
-    """Free every address `holder` has on the networks of `namespace`; how many were freed."""
-    held = _holder_ports(namespace, holder)
+def release(namespace: str, holder: Holder, keeping: Collection[tuple[str, int]] = ()) -> int:
+    """Free the addresses `holder` has on the networks of `namespace`, but those of the
+    (network, interface) pairs it is `keeping`; how many were freed."""
+    held = [
+        port
+        for port in _holder_ports(namespace, holder)
+        if (port["spec"]["network"], port["spec"].get("interface", 0)) not in keeping
+    ]
     for port in held:
         kube.delete(API_VERSION, PORT.kind, port["metadata"]["name"], namespace)
         _forget(namespace, port["spec"]["network"], port["spec"]["address"])
