@@ -315,7 +315,13 @@ def vmi_status(
     node = pod["spec"].get("nodeName")
     status: Manifest = {"activePods": {pod["metadata"]["uid"]: node or ""}}
     if pod_phase == "Running" and node:
-        wanted = [condition("Ready", True)]
+        # virt-controller's Ready follows the launcher's readiness, which the guest's own
+        # readiness probe decides: a guest failing it leaves the instance Running, not Ready.
+        launcher_ready = _pod_condition(pod, "Ready")
+        if launcher_ready is None or launcher_ready["status"] == "True":
+            wanted = [condition("Ready", True)]
+        else:
+            wanted = [condition("Ready", False, "PodNotReady", "the guest is not ready")]
         status.update(
             {
                 "phase": "Running",

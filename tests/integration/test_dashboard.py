@@ -345,5 +345,19 @@ def test_a_member_routes_and_points_a_floating_ip_from_the_console(
     submit("floatingips/pub/disassociate")
     cluster.wait("floatingip/pub", "jsonpath={.status.phase}=Down", ns, timeout=90)
     assert "server" not in cluster.get("floatingip", "pub", ns)["spec"]
-    for path in ("floatingips/pub", "routers/edge", "servers/routed"):
+
+    submit(
+        "loadbalancers", name="front", vipNetwork="lan", protocol="TCP", port="80",
+        members=["routed"], algorithm="SOURCE_IP", healthMonitor="HTTP", healthPath="/",
+    )  # fmt: skip
+    assert cluster.get("loadbalancer", "front", ns)["spec"] == {
+        "vip": {"network": "lan"},
+        "listeners": [{"protocol": "TCP", "port": 80}],
+        "pool": {"members": ["routed"], "algorithm": "SOURCE_IP"},
+        "healthMonitor": {"type": "HTTP", "path": "/", "delaySeconds": 5, "timeoutSeconds": 3,
+                          "maxRetries": 3},
+    }  # fmt: skip
+    cluster.wait("loadbalancer/front", "jsonpath={.status.operatingStatus}=ONLINE", ns, timeout=90)
+    assert "ONLINE" in member.get(f"/p/{ns}/loadbalancers").text
+    for path in ("loadbalancers/front", "floatingips/pub", "routers/edge", "servers/routed"):
         submit(f"{path}/delete")

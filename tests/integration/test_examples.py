@@ -48,6 +48,9 @@ def test_examples_become_ready_and_are_listed_by_get_stratus(
     web_1 = cluster.get("server", "web-1", "acme")["status"]["addresses"]["web"][0]
     assert (floating["router"], floating["fixedAddress"]) == ("edge", web_1)
     assert floating["address"].startswith("203.0.113.")
+    # The web tier behind one VIP, both members serving.
+    assert cluster.get("loadbalancer", "web", "acme")["status"]["vipAddress"] == "10.10.0.250"
+    cluster.wait("loadbalancer/web", "jsonpath={.status.operatingStatus}=ONLINE", "acme")
 
 
 def test_operator_logs_are_structured(cluster: Cluster, operator: Operator) -> None:

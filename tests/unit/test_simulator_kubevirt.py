@@ -218,6 +218,16 @@ def test_a_running_launcher_makes_the_instance_running_on_its_node() -> None:
     assert status["launcherContainerImageVersion"] == launcher.LAUNCHER_IMAGE
 
 
+def test_a_guest_failing_its_readiness_leaves_the_instance_running_not_ready() -> None:
+    vmi = instance(phase="Running")
+    not_ready = {"type": "Ready", "status": "False", "lastTransitionTime": AT}
+    pod = launcher_pod(vmi, "Running", "node-2", conditions=[not_ready])
+    status = launcher.vmi_status(vmi, pod, AT)
+    assert status["phase"] == "Running"
+    ready = conditions.find(status["conditions"], "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "PodNotReady")
+
+
 def test_an_unschedulable_launcher_keeps_the_instance_scheduling_with_the_reason() -> None:
     vmi = instance(phase="Scheduling")
     refused = {

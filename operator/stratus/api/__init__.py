@@ -6,6 +6,7 @@ from stratus.api.flavor import FLAVOR
 from stratus.api.floatingip import FLOATING_IP
 from stratus.api.image import IMAGE
 from stratus.api.keypair import KEYPAIR
+from stratus.api.loadbalancer import LOAD_BALANCER
 from stratus.api.network import NETWORK
 from stratus.api.port import PORT
 from stratus.api.project import PROJECT
@@ -30,5 +31,6 @@ KINDS: tuple[Kind, ...] = (
     SERVER,
     ROUTER,
     FLOATING_IP,
+    LOAD_BALANCER,
     BUCKET,
 )

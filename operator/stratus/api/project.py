@@ -31,6 +31,7 @@ class ProjectQuota(Model):
     networks: int | None = Field(default=None, ge=0, description="Number of Networks.")
     buckets: int | None = Field(default=None, ge=0, description="Number of Buckets.")
     floating_ips: int | None = Field(default=None, ge=0, description="Number of FloatingIPs.")
+    load_balancers: int | None = Field(default=None, ge=0, description="Number of LoadBalancers.")
 
 
 class ProjectSpec(Model):
@@ -94,6 +95,7 @@ class ProjectUsage(Model):
     networks: int = 0
     buckets: int = 0
     floating_ips: int = 0
+    load_balancers: int = 0
 
 
 class ProjectStatus(Status):

@@ -28,6 +28,7 @@ COUNTED_KINDS = {
     "networks": "networks",
     "buckets": "buckets",
     "floating_ips": "floatingips",
+    "load_balancers": "loadbalancers",
 }
 """Quota fields the API server itself enforces as object counts, by the plural they count."""
 

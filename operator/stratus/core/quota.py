@@ -55,6 +55,7 @@ def usage_of(namespace: str) -> dict[str, int | str]:
         "networks": len(_present(kube.list_objects(API_VERSION, "Network", namespace))),
         "buckets": len(_present(kube.list_objects(API_VERSION, "Bucket", namespace))),
         "floatingIps": len(_present(kube.list_objects(API_VERSION, "FloatingIP", namespace))),
+        "loadBalancers": len(_present(kube.list_objects(API_VERSION, "LoadBalancer", namespace))),
     }
 
 

@@ -76,6 +76,7 @@ QUOTAS = (
     ("networks", "Networks", ""),
     ("buckets", "Buckets", ""),
     ("floatingIps", "Floating IPs", ""),
+    ("loadBalancers", "Load balancers", ""),
 )
 
 

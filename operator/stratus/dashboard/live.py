@@ -18,6 +18,7 @@ from stratus.dashboard.kubeapi import (
     FLOATINGIPS,
     IMAGES,
     KEYPAIRS,
+    LOADBALANCERS,
     NETWORKS,
     PORTS,
     PROJECTS,
@@ -47,6 +48,7 @@ FOLLOWED = {
         SECURITYGROUPS,
         ROUTERS,
         FLOATINGIPS,
+        LOADBALANCERS,
         BUCKETS,
     )
 }

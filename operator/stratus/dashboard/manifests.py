@@ -183,6 +183,21 @@ def floating_ip(form: Form, namespace: str) -> Manifest:
     return stratus_object("FloatingIP", form.text("name"), spec, namespace)
 
 
+def load_balancer(form: Form, namespace: str) -> Manifest:
+    """A load balancer with one listener, as the form has room for (kubectl takes more)."""
+    port = form.number("port")
+    monitor = form.text("healthMonitor")
+    spec = present(
+        vip=present(network=form.text("vipNetwork"), address=form.text("vipAddress")),
+        listeners=[
+            present(protocol=form.text("protocol"), port=port, targetPort=form.number("targetPort"))
+        ],
+        pool=present(members=form.every("members"), algorithm=form.text("algorithm")),
+        healthMonitor=present(type=monitor, path=form.text("healthPath")) if monitor else None,
+    )
+    return stratus_object("LoadBalancer", form.text("name"), spec, namespace)
+
+
 def association(server: str | None, fixed_address: str | None = None) -> Manifest:
     """Point a FloatingIP at a Server, or (None) at nothing: a merge patch's null removes."""
     return {"spec": {"server": server or None, "fixedAddress": fixed_address or None}}

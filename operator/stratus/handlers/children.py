@@ -39,6 +39,8 @@ CHILD_RESOURCES = (
     ("k8s.cni.cncf.io", "v1", "network-attachment-definitions"),
     ("", "v1", "secrets"),
     ("", "v1", "configmaps"),
+    ("", "v1", "services"),
+    ("discovery.k8s.io", "v1", "endpointslices"),
     ("", "v1", "pods"),
     ("kubevirt.io", "v1", "virtualmachines"),
 )

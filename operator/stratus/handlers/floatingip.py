@@ -12,6 +12,7 @@ from stratus.api.router import RouterSpec
 from stratus.api.server import SERVER
 from stratus.constants import API_VERSION, GROUP, VERSION
 from stratus.core import kube
+from stratus.core.changes import LastSeen
 from stratus.core.errors import Conflict, StratusError
 from stratus.core.indexes import index
 from stratus.core.parents import Parent, dependency_key, own_pass, parent_key, register, run
@@ -158,23 +159,9 @@ PARENT = Parent(
 )
 register(PARENT)
 
-_seen: dict[str, tuple[Any, ...]] = {}
-"""Per object, what of it the other kind here acts on, as its last event showed."""
-
-
-def changed(type: str | None, body: Mapping[str, Any], now: tuple[Any, ...]) -> bool:
-    """Whether an event changes what was last seen; a first sight at start-up does not (every
-    object has its own resume pass then), a deletion always does."""
-    metadata = body["metadata"]
-    key = f"{body['kind']}/{metadata['namespace']}/{metadata['name']}"
-    if type == "DELETED":
-        _seen.pop(key, None)
-        return True
-    known = key in _seen
-    if _seen.get(key) == now:
-        return False
-    _seen[key] = now
-    return type is not None or known
+_seen = LastSeen()
+"""What of each FloatingIP (its translation), Router (its generation) and Server (its
+addresses) the other kinds here were last told of."""
 
 
 @kopf.on.event(GROUP, VERSION, FLOATING_IP.plural)
@@ -183,7 +170,7 @@ def floating_ip_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     translations."""
     status = body.get("status") or {}
     now = (status.get("address"), status.get("fixedAddress"), status.get("router"))
-    if changed(type, body, now):
+    if _seen.changed(type, body, now):
         wake_routers(str(body["metadata"]["namespace"]))
 
 
@@ -197,7 +184,7 @@ def reassociate(namespace: str, server: str | None = None) -> None:
 @kopf.on.event(GROUP, VERSION, "routers")
 def router_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     """A Router came, went, or changed its Networks or gateway (its generation)."""
-    if changed(type, body, (body["metadata"].get("generation"),)):
+    if _seen.changed(type, body, (body["metadata"].get("generation"),)):
         reassociate(str(body["metadata"]["namespace"]))
 
 
@@ -206,5 +193,5 @@ def server_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     """A Server's addresses came or went: its floating IPs follow."""
     addresses = (body.get("status") or {}).get("addresses") or {}
     now = tuple(sorted((n, tuple(a)) for n, a in addresses.items()))
-    if changed(type, body, now):
+    if _seen.changed(type, body, now):
         reassociate(str(body["metadata"]["namespace"]), str(body["metadata"]["name"]))

@@ -12,6 +12,7 @@ from stratus.builders.meta import Children, Owner
 from stratus.builders.securitygroup import MULTI_POLICY_API, build_security_policies, translate
 from stratus.constants import GROUP, VERSION
 from stratus.core import kube
+from stratus.core.changes import LastSeen
 from stratus.core.errors import WaitingForEvent
 from stratus.core.indexes import index
 from stratus.core.parents import Parent, finish_deletion, own_pass, parent_key, register, run
@@ -126,8 +127,8 @@ PARENT = Parent(
 )
 register(PARENT)
 
-_memberships: dict[str, tuple[Any, ...]] = {}
-"""Per Server, what its groups' policies were last built from: its groups and Networks."""
+_memberships = LastSeen()
+"""Per Server, what its groups' policies were built from: its groups and Networks."""
 
 
 def membership(body: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -143,17 +144,8 @@ def membership_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
     changes, which are most of its events, wake nobody; nor does its first sight at start-up,
     when every group has its own resume pass."""
     metadata = body["metadata"]
-    key = parent_key(metadata["namespace"], metadata["name"])
-    if type == "DELETED":
-        _memberships.pop(key, None)
-    else:
-        now = membership(body)
-        known = key in _memberships
-        if _memberships.get(key) == now:
-            return
-        _memberships[key] = now
-        if type is None and not known:
-            return
+    if not _memberships.changed(type, body, membership(body)):
+        return
     for group in securitygroups_by_namespace.get(str(metadata["namespace"])):
         finish_deletion(PARENT, group)  # a deleted group waits for its last member to go
         run(SECURITY_GROUP, group, ensure_group, Strength.ENSURE)

@@ -1,10 +1,10 @@
-"""Neutron's L3: Routers (their Networks, external gateway and addresses) and floating IPs,
-associated with a Server and disassociated again."""
+"""Neutron's L3 and Octavia: Routers (their Networks, external gateway and addresses),
+floating IPs associated with a Server and disassociated again, and load balancers."""
 
 from starlette.routing import Route
 
 from stratus.dashboard import manifests
-from stratus.dashboard.kubeapi import FLOATINGIPS, NETWORKS, ROUTERS, SERVERS
+from stratus.dashboard.kubeapi import FLOATINGIPS, LOADBALANCERS, NETWORKS, ROUTERS, SERVERS
 from stratus.dashboard.manifests import Form
 from stratus.dashboard.views import Visit, acting, kind_routes
 
@@ -27,5 +27,6 @@ routes = [
     # A Router's form offers the Project's Networks; a floating IP's rows, its Servers.
     *kind_routes(ROUTERS, manifests.router, NETWORKS),
     *kind_routes(FLOATINGIPS, manifests.floating_ip, SERVERS),
+    *kind_routes(LOADBALANCERS, manifests.load_balancer, NETWORKS, SERVERS),
     Route("/p/{project}/floatingips/{name}/{action}", acting(ACTIONS), methods=["POST"]),
 ]
