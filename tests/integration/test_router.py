@@ -240,3 +240,28 @@ def test_only_administrators_make_a_network_external(cluster: Cluster, site: Sit
         network("internal", site.tenant, "10.35.0.0/24", external=True), check=False
     )
     assert "external is immutable" in turned.stderr
+
+
+def test_networks_and_the_gateway_taken_away_give_their_addresses_back(
+    cluster: Cluster, site: Site
+) -> None:
+    cluster.apply(router("edge", site, ["lan", "app"]))
+    cluster.wait("router/edge", "condition=Ready", site.tenant, timeout=120)
+    outside = cluster.get("router", "edge", site.tenant)["status"]["externalAddress"]
+    external_port = f"ext.{outside.replace('.', '-')}"
+    external_namespace = site.external.split("/")[0]
+    assert cluster.get("port", external_port, external_namespace) is not None
+
+    cluster.apply(router("edge", site, ["app"], gateway=False))  # the first Network, and outside
+    cluster.wait_until(
+        "lan's gateway and the external address released",
+        lambda: (
+            cluster.get("port", "lan.10-30-0-1", site.tenant) is None
+            and cluster.get("port", external_port, external_namespace) is None
+        ),
+    )
+    assert cluster.get("port", "app.10-31-0-1", site.tenant) is not None
+    cluster.wait("router/edge", "condition=Ready", site.tenant, timeout=120)
+    status = cluster.get("router", "edge", site.tenant)["status"]
+    assert status["interfaces"] == [{"network": "app", "address": "10.31.0.1"}]
+    assert status.get("externalAddress") is None

@@ -61,6 +61,9 @@ class RouterStatus(Status):
     external_address: str | None = Field(
         default=None, description="Its address on the external Network."
     )
+    external_network: str | None = Field(
+        default=None, description="The external Network (<namespace>/<name>) it holds it on."
+    )
     pod: str | None = Field(default=None, description="The Pod that routes.")
     floating_ips: list[FloatingIPTarget] = Field(
         default_factory=list, description="The floating IPs it translates (DNAT)."

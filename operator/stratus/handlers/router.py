@@ -144,10 +144,10 @@ def legs_of(body: kopf.Body) -> tuple[list[Leg], Leg | None]:
     for position, (network, network_spec) in enumerate(networks.items()):
         gateway = str(network_spec.subnet.gateway)
         try:
+            # One address per Network: interface 0 of the holder on each, whatever the order.
             address = allocate(
-                namespace, network, network_spec.subnet, holder, position, gateway,
-                gateway_allowed=True,
-            )  # fmt: skip
+                namespace, network, network_spec.subnet, holder, 0, gateway, gateway_allowed=True
+            )
         except AddressInUse as taken:
             raise Conflict(
                 "GatewayInUse",
@@ -156,16 +156,20 @@ def legs_of(body: kopf.Body) -> tuple[list[Leg], Leg | None]:
         internal.append(
             Leg(f"{namespace}/{network}", network_spec.subnet.cidr, address, f"gw{position}")
         )
-    release(namespace, holder, {(network, i) for i, network in enumerate(networks)})
     outside = None
+    keeping: dict[str, set[tuple[str, int]]] = {namespace: {(network, 0) for network in networks}}
     if external is not None:
         ext_namespace, ext_name, ext_spec = external
-        position = len(networks)
         address = allocate(
-            ext_namespace, ext_name, ext_spec.subnet, holder, position,
+            ext_namespace, ext_name, ext_spec.subnet, holder, 0,
             known_taken=taken_addresses(ext_namespace, ext_name),
         )  # fmt: skip
         outside = Leg(f"{ext_namespace}/{ext_name}", ext_spec.subnet.cidr, address, "ext0")
+        keeping.setdefault(ext_namespace, set()).add((ext_name, 0))
+    # Networks left, and a gateway moved elsewhere: their addresses go back to their pools.
+    previous = (body.get("status") or {}).get("externalNetwork")
+    for where in {namespace, *([split_reference(namespace, previous)[0]] if previous else [])}:
+        release(where, holder, keeping.get(where, set()))
     return internal, outside
 
 
@@ -225,8 +229,11 @@ def observe_router(body: kopf.Body) -> Outcome:
         held = held_on(ext_namespace, holder, [ext_name])
         external_address = held[0].address if held else None
     fields = {
-        "interfaces": [{"network": n, "address": a} for n, a in addresses.items()],
+        "interfaces": [{"network": n, "address": addresses[n]} for n in joined if n in addresses],
         "externalAddress": external_address,
+        "externalNetwork": "/".join(split_reference(namespace, spec.external_gateway.network))
+        if spec.external_gateway
+        else None,
         "pod": pod_name(name),
         "floatingIps": [
             {"address": t.floating, "fixedAddress": t.fixed, "floatingIp": fip}
@@ -249,10 +256,11 @@ def release_router(body: kopf.Body) -> Outcome:
     """Its Pod and rules go with it (ownerReferences); its addresses are freed here."""
     namespace, name = str(body["metadata"]["namespace"]), str(body["metadata"]["name"])
     holder = Holder(ROUTER.kind, namespace, name)
-    release(namespace, holder)
     gateway = ((body.get("spec") or {}).get("externalGateway") or {}).get("network")
-    if gateway:
-        release(split_reference(namespace, gateway)[0], holder)
+    previous = (body.get("status") or {}).get("externalNetwork")
+    outside = {split_reference(namespace, n)[0] for n in (gateway, previous) if n}
+    for where in {namespace, *outside}:
+        release(where, holder)
     return Outcome(phase="Deleting", ready=False, reason="Deleting", message="addresses released")
 
 
