@@ -2,6 +2,7 @@
 
 import logging
 import os
+from collections.abc import Iterable
 from typing import Any
 
 import kopf
@@ -14,6 +15,19 @@ PEERING_LIFETIME_SECONDS = 20
 """Kopf's default is 60; keep-alives come every 10 to 15 seconds at 20."""
 
 
+class GenerationDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
+    """Kopf's record of the last spec it handed over, with its generation. A pass reads the
+    object as it is by then, which may be a newer spec than the one Kopf handed over; were the
+    spec to go back at once to that older one, Kopf would see nothing new, and the object would
+    keep what was made of the spec in between. With the generation, every change of the spec
+    is one."""
+
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[kopf.FieldSpec] | None = None
+    ) -> kopf.BodyEssence:
+        return super().build(body=body, extra_fields=[*(extra_fields or []), "metadata.generation"])
+
+
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
     # Kopf hands its (still empty, then live) indexes to startup handlers too.
@@ -21,7 +35,7 @@ def configure(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
     # Kopf's bookkeeping lives under Stratus's own group, not kopf.zalando.org.
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    settings.persistence.diffbase_storage = GenerationDiffBaseStorage(
         prefix=GROUP, key="last-handled-configuration"
     )
     # Only warnings from Kopf's own logs become Events; Stratus posts its own transitions.
