@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
@@ -95,7 +95,20 @@ class Browser:
         return WebDriverWait(self.driver, timeout, 0.25).until(attempt, f"waiting for {what}")
 
     def shows(self, css: str, text: str, timeout: float = 90) -> None:
-        self.until(lambda: text in self.find(css).text, f"{css} to show {text!r}", timeout)
+        try:
+            self.until(lambda: text in self.find(css).text, f"{css} to show {text!r}", timeout)
+        except TimeoutException:
+            shown = self.texts(css) + [f"notice: {t}" for t in self.texts("#notice")]
+            raise AssertionError(f"{css} never showed {text!r}; the page shows {shown}") from None
+
+    @staticmethod
+    def stale(element: WebElement) -> bool:
+        """Whether a live update replaced the element since it was found."""
+        try:
+            element.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        return False
 
     def mark_page(self) -> None:
         """Tag the loaded page, so that a test can tell a live update from a reload."""
@@ -159,8 +172,9 @@ def test_a_member_launches_a_server_and_operates_it_without_reloading(
     browser: Browser, cluster: Cluster, console_tenancy: ConsoleTenancy
 ) -> None:
     t = console_tenancy
-    cluster.apply(stratus_object("Volume", "scratch", {"size": "1Gi"}, t.project))
-    cluster.wait("volume/scratch", "condition=Ready", t.project)
+    for volume in ("a-spare", "scratch"):  # the attach form offers a-spare first
+        cluster.apply(stratus_object("Volume", volume, {"size": "1Gi"}, t.project))
+        cluster.wait(f"volume/{volume}", "condition=Ready", t.project)
     browser.sign_in(t.member)
     browser.shows("#gauges", "vCPUs")
     browser.screenshot("overview")
@@ -185,6 +199,11 @@ def test_a_member_launches_a_server_and_operates_it_without_reloading(
         lambda: Select(browser.find(f"{attach} select")).select_by_visible_text("scratch") or True,
         "the Volume to choose",
     )
+    # The Server changes while its page is open: the redraw keeps the Volume chosen.
+    chosen = browser.find(f"{attach} select")
+    cluster.kubectl("annotate", "server/app-1", "example.com/note=redraw", "-n", t.project)
+    browser.until(lambda: browser.stale(chosen), "the live redraw of the Server")
+    assert Select(browser.find(f"{attach} select")).first_selected_option.text == "scratch"
     browser.click(f"{attach} button")
     browser.shows("#server-volumes", "scratch (Attached)")
     assert browser.not_reloaded(), "the page reloaded instead of following the Server live"

@@ -24,6 +24,43 @@ document.addEventListener("htmx:responseError", (event) => {
   }
 });
 
+// A live update redraws a part of the page that a person may be filling in: what they chose or
+// typed in a form there survives the redraw, as long as the new form still offers it. A form
+// sent successfully forgets it.
+function controlKey(control) {
+  const form = control.closest("form");
+  return `${form ? form.getAttribute("hx-post") : ""} ${control.name}`;
+}
+
+const choicesBeforeSwap = new WeakMap();
+function rememberChoice(event) {
+  if (event.target.name) {
+    event.target.dataset.chosen = "true";
+  }
+}
+document.addEventListener("input", rememberChoice);
+document.addEventListener("change", rememberChoice);
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const chosen = event.detail.target.querySelectorAll("[data-chosen]");
+  choicesBeforeSwap.set(event.detail.target, [...chosen].map((c) => [controlKey(c), c.value]));
+});
+document.addEventListener("htmx:afterSwap", (event) => {
+  const choices = new Map(choicesBeforeSwap.get(event.detail.target) || []);
+  event.detail.target.querySelectorAll("[name]").forEach((control) => {
+    const value = choices.get(controlKey(control));
+    const offered = control.tagName !== "SELECT" || [...control.options].some((o) => o.value === value);
+    if (value !== undefined && offered) {
+      control.value = value;
+      control.dataset.chosen = "true";
+    }
+  });
+});
+document.addEventListener("htmx:afterRequest", (event) => {
+  if (event.detail.successful && event.detail.elt.tagName === "FORM") {
+    event.detail.elt.querySelectorAll("[data-chosen]").forEach((c) => delete c.dataset.chosen);
+  }
+});
+
 // A quota's doughnut: used against what is left, red once the limit is reached; an unlimited
 // quota is an empty ring, its use written under it.
 function drawGauge(canvas) {
