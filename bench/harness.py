@@ -215,8 +215,10 @@ class AuditLog:
         time.sleep(1)
         with self.path.open("rb") as log:
             log.seek(start)
-            lines = log.read().decode().splitlines()
-        return AuditWindow([json.loads(line) for line in lines if line.strip()])
+            written = log.read()
+        # The API server may be halfway through a line: only whole lines are events.
+        whole = written[: written.rfind(b"\n") + 1].decode()
+        return AuditWindow([json.loads(line) for line in whole.splitlines() if line.strip()])
 
 
 @dataclass

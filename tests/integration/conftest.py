@@ -164,6 +164,32 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("after_everything") is not None)
 
 
+LOGS_ON_FAILURE = ("operator.log", "simulator.log", "console.log")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test shows the last lines the operator, the simulator and the console wrote:
+    CI's output is all there is of a run on a machine gone since."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if not report.failed or not item.path.is_relative_to(HERE):
+        return
+    logs = Path(os.environ.get("STRATUS_TEST_STATE", REPO / ".stratus-test")) / "logs"
+    for name in LOGS_ON_FAILURE:
+        if (logs / name).exists():
+            report.sections.append((f"{name}, last lines", _tail(logs / name, 40)))
+
+
+def _tail(path: Path, count: int) -> str:
+    """The last lines of a log, without the operator's debug lines (watch streams opening)."""
+    with path.open("rb") as log:
+        log.seek(max(0, path.stat().st_size - 256 * 1024))
+        lines = log.read().decode(errors="replace").splitlines()
+    lines = [line for line in lines if '"severity": "debug"' not in line][-count:]
+    return "\n".join(line[:400] for line in lines)
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
     """A local cluster for the whole session, started here unless one is already running."""
