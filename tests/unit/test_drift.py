@@ -3,7 +3,7 @@
 import kopf
 
 from stratus.builders.meta import ChildRef
-from stratus.core.drift import covers
+from stratus.core.drift import covers, with_digest
 from stratus.handlers.children import needs_reconcile
 
 WANTED = {
@@ -47,6 +47,22 @@ def test_a_removed_label_is_drift() -> None:
 
 def test_lists_must_match_in_length() -> None:
     assert not covers({"subjects": [{"name": "a"}, {"name": "b"}]}, {"subjects": [{"name": "a"}]})
+
+
+def test_a_field_the_builder_stopped_setting_is_drift_once_stamped() -> None:
+    applied = with_digest(WANTED | {"spec": {"hard": {"count/servers.stratus.io": "10"},
+                                             "scopes": ["Terminating"]}})  # fmt: skip
+    assert covers(applied, WANTED)
+    assert not covers(applied, with_digest(WANTED))
+    assert covers(with_digest(WANTED), with_digest(WANTED))
+
+
+def test_the_digest_ignores_the_order_of_keys_and_keeps_other_annotations() -> None:
+    reordered = {key: WANTED[key] for key in reversed(list(WANTED))}
+    assert with_digest(reordered) == with_digest(WANTED)
+    annotated = with_digest(WANTED | {"metadata": WANTED["metadata"] | {"annotations": {"a": "b"}}})
+    assert annotated["metadata"]["annotations"]["a"] == "b"
+    assert "annotations" not in WANTED["metadata"]
 
 
 def test_deleting_a_wanted_child_needs_a_reconcile_but_an_unwanted_one_does_not() -> None:

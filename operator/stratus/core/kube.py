@@ -13,7 +13,7 @@ from kubernetes.dynamic.resource import Resource
 
 from stratus.builders.meta import Children
 from stratus.constants import FIELD_MANAGER
-from stratus.core.drift import covers
+from stratus.core.drift import covers, with_digest
 from stratus.core.errors import BackendUnavailable
 from stratus.core.metrics import API_REQUESTS, APPLY_REQUESTS
 
@@ -176,14 +176,14 @@ def merge_patch(
 
 
 def converge(manifest: Manifest) -> None:
-    """Apply `manifest` unless the object already carries every field of it: a pass that
-    changes nothing writes nothing, so a restart or a repeated pass costs reads only."""
-    metadata = manifest["metadata"]
-    live = read(
-        manifest["apiVersion"], manifest["kind"], metadata["name"], metadata.get("namespace")
-    )
-    if live is None or not covers(live, manifest):
-        apply(manifest)
+    """Apply `manifest` unless the object already carries every field of it, and the digest
+    of the same manifest: a pass that changes nothing writes nothing, so a restart or a
+    repeated pass costs reads only, while a field the builder dropped is applied away."""
+    stamped = with_digest(manifest)
+    metadata = stamped["metadata"]
+    live = read(stamped["apiVersion"], stamped["kind"], metadata["name"], metadata.get("namespace"))
+    if live is None or not covers(live, stamped):
+        apply(stamped)
 
 
 def sync(children: Children) -> None:
