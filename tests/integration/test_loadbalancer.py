@@ -118,6 +118,38 @@ def test_a_load_balancer_spreads_over_its_healthy_members(cluster: Cluster, tena
     assert len(ready_endpoints(cluster, tenant)) == 3
 
 
+def probe(cluster: Cluster, name: str, namespace: str) -> dict[str, Any] | None:
+    machine = cluster.get("virtualmachine", name, namespace)
+    assert machine is not None
+    return machine["spec"]["template"]["spec"].get("readinessProbe")
+
+
+def test_the_health_monitor_is_the_probe_of_every_member(cluster: Cluster, tenant: str) -> None:
+    """KubeVirt runs the monitor as each member's readiness probe; it follows the monitor and
+    the pool, and goes with the LoadBalancer."""
+    cluster.apply(server("web-a", tenant, app="web") + "\n---\n" + server("db", tenant))
+    cluster.wait_until(
+        "both machines", lambda: all(cluster.get("vm", n, tenant) for n in ("web-a", "db"))
+    )
+    cluster.apply(load_balancer("front", tenant))
+    http = {"httpGet": {"port": 8080, "path": "/healthz"}, "periodSeconds": 5,
+            "timeoutSeconds": 3, "failureThreshold": 3}  # fmt: skip
+    cluster.wait_until("web-a probed", lambda: probe(cluster, "web-a", tenant) == http)
+    assert probe(cluster, "db", tenant) is None
+
+    monitor = {"type": "TCP", "port": 8443, "delaySeconds": 2, "timeoutSeconds": 1}
+    cluster.apply(load_balancer("front", tenant, healthMonitor=monitor))
+    tcp = {"tcpSocket": {"port": 8443}, "periodSeconds": 2, "timeoutSeconds": 1,
+           "failureThreshold": 3}  # fmt: skip
+    cluster.wait_until("web-a probed by TCP", lambda: probe(cluster, "web-a", tenant) == tcp)
+    cluster.kubectl("label", "server", "db", "app=web", "-n", tenant)
+    cluster.wait_until("db probed once selected", lambda: probe(cluster, "db", tenant) == tcp)
+
+    cluster.kubectl("delete", "loadbalancer", "front", "-n", tenant)
+    for name in ("web-a", "db"):
+        cluster.wait_until(f"{name} unprobed", lambda n=name: probe(cluster, n, tenant) is None)
+
+
 def test_an_unhealthy_member_leaves_the_endpoints(cluster: Cluster, tenant: str) -> None:
     cluster.apply(server("sick", tenant, app="web"))
     cluster.wait("server/sick", "condition=Ready", tenant, timeout=120)

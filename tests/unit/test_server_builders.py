@@ -8,10 +8,12 @@ import jsonschema
 import pytest
 import yaml
 
+from stratus.api.loadbalancer import HealthMonitor, LoadBalancerSpec
 from stratus.api.server import ServerFlavor
 from stratus.builders.cloudinit import network_config
 from stratus.builders.kata import build_kata_pod
 from stratus.builders.kubevirt import build_cloud_init_secret, build_virtual_machine
+from stratus.builders.loadbalancer import readiness_probe
 from stratus.builders.meta import Manifest, Owner
 from stratus.builders.server import (
     Boot,
@@ -53,6 +55,15 @@ V6 = Interface(
 )
 
 
+WEB_BALANCER = LoadBalancerSpec.model_validate(
+    {
+        "listeners": [{"port": 80, "targetPort": 8080}],
+        "pool": {"selector": {"tier": "web"}},
+        "healthMonitor": {"type": "HTTP", "path": "/healthz", "delaySeconds": 10, "maxRetries": 2},
+    }
+)
+
+
 def machine(**changes: Any) -> Manifest:
     arguments: dict[str, Any] = {
         "owner": OWNER,
@@ -83,6 +94,12 @@ VARIANTS = {
     "soft affinity, no networks": {
         "placement": Placement(None, "db", "soft-affinity"),
         "interfaces": [],
+    },
+    "probed by an HTTP health monitor": {"readiness_probe": readiness_probe(WEB_BALANCER)},
+    "probed by a TCP health monitor": {
+        "readiness_probe": readiness_probe(
+            WEB_BALANCER.model_copy(update={"health_monitor": HealthMonitor(port=5432)})
+        )
     },
 }
 
@@ -275,3 +292,19 @@ def test_mac_addresses_are_stable_unicast_and_locally_administered() -> None:
     first_octet = int(mac.split(":")[0], 16)
     assert first_octet & 0b10 and not first_octet & 0b1
     assert len(mac.split(":")) == 6
+
+
+def test_a_health_monitor_becomes_the_members_readiness_probe() -> None:
+    """Octavia's monitor, run by KubeVirt: every delaySeconds, failed maxRetries times in a row
+    the member turns not Ready and leaves the endpoints; the port defaults to the first
+    listener's port on the members."""
+    template = machine(readiness_probe=readiness_probe(WEB_BALANCER))["spec"]["template"]
+    assert template["spec"]["readinessProbe"] == {
+        "httpGet": {"port": 8080, "path": "/healthz"},
+        "periodSeconds": 10,
+        "timeoutSeconds": 3,
+        "failureThreshold": 2,
+    }
+    unmonitored = WEB_BALANCER.model_copy(update={"health_monitor": None})
+    assert readiness_probe(unmonitored) is None
+    assert "readinessProbe" not in machine()["spec"]["template"]["spec"]

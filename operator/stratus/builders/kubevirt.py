@@ -109,9 +109,11 @@ def build_virtual_machine(
     placement: Placement,
     running: bool,
     key_pair: str | None,
+    readiness_probe: Manifest | None = None,
 ) -> Manifest:
-    """A Server as a VirtualMachine: Flavor sizes, root disk, Volumes, cloud-init and one
-    bridged Multus interface per Network besides the pod network."""
+    """A Server as a VirtualMachine: Flavor sizes, root disk, Volumes, cloud-init, one
+    bridged Multus interface per Network besides the pod network, and the readiness probe of
+    the load balancer health monitor watching it."""
     root, datavolume_templates = _root(owner, boot)
     attached = [_attached(disk) for disk in disks]
     cpu: Manifest = {"sockets": flavor.vcpus, "cores": 1, "threads": 1}
@@ -165,6 +167,8 @@ def build_virtual_machine(
         ]
     if scheduling := affinity(placement):
         template_spec["affinity"] = scheduling
+    if readiness_probe:
+        template_spec["readinessProbe"] = readiness_probe
     template_metadata: Manifest = {"labels": workload_labels(owner.name, placement)}
     if interfaces:
         template_metadata["annotations"] = {MULTUS_NETWORKS: multus_selection(interfaces)}

@@ -31,6 +31,27 @@ def port_name(protocol: str, port: int) -> str:
     return f"{protocol.lower()}-{port}"
 
 
+def readiness_probe(spec: LoadBalancerSpec) -> Manifest | None:
+    """The health monitor as the readiness probe KubeVirt runs against a member's guest: a
+    member failing it `maxRetries` times in a row turns not Ready, and leaves the endpoints."""
+    monitor = spec.health_monitor
+    if monitor is None:
+        return None
+    first = spec.listeners[0]
+    port = monitor.port or first.target_port or first.port
+    check: Manifest = (
+        {"httpGet": {"port": port, "path": monitor.path or "/"}}
+        if monitor.type == "HTTP"
+        else {"tcpSocket": {"port": port}}
+    )
+    return {
+        **check,
+        "periodSeconds": monitor.delay_seconds,
+        "timeoutSeconds": monitor.timeout_seconds,
+        "failureThreshold": monitor.max_retries,
+    }
+
+
 def build_load_balancer(
     owner: Owner, spec: LoadBalancerSpec, vip: str | None, members: list[Member]
 ) -> Children:

@@ -1,7 +1,7 @@
 """LoadBalancer handlers: the VIP taken as a Port of its Network (never twice), the Service,
 and the endpoints, which follow the members as their instances come, go, and turn healthy or
 not: each member's health is its instance's readiness, as KubeVirt (or the kubelet, for a
-Kata Pod) reports it."""
+Kata Pod) reports it. The health monitor is what decides it: the members' readiness probe."""
 
 from collections.abc import Mapping
 from typing import Any
@@ -12,17 +12,30 @@ from stratus.api.loadbalancer import LOAD_BALANCER, LoadBalancerSpec
 from stratus.api.network import NetworkSpec
 from stratus.api.server import SERVER
 from stratus.builders.kubevirt import POD_NETWORK
-from stratus.builders.loadbalancer import Member, build_load_balancer, service_name
-from stratus.builders.meta import Children, Owner
+from stratus.builders.loadbalancer import (
+    Member,
+    build_load_balancer,
+    readiness_probe,
+    service_name,
+)
+from stratus.builders.meta import Children, Manifest, Owner
 from stratus.builders.server import LABEL_SERVER
 from stratus.constants import API_VERSION, GROUP, VERSION
 from stratus.core import kube
 from stratus.core.changes import LastSeen
 from stratus.core.errors import Conflict
 from stratus.core.indexes import index
-from stratus.core.parents import Parent, dependency_key, own_pass, parent_key, register, run
+from stratus.core.parents import (
+    PARENTS,
+    Parent,
+    dependency_key,
+    own_pass,
+    parent_key,
+    register,
+    run,
+)
 from stratus.core.quota import refresh_usage
-from stratus.core.reconcile import Outcome, parse_spec, reconcile
+from stratus.core.reconcile import Outcome, deleting, parse_spec, reconcile
 from stratus.core.resolve import ready_dependency, split_reference
 from stratus.core.workqueue import Strength
 from stratus.ipam.errors import AddressInUse
@@ -30,15 +43,22 @@ from stratus.ipam.ports import Holder, allocate, release, taken_addresses
 
 
 @kopf.on.resume(GROUP, VERSION, LOAD_BALANCER.plural)
+def load_balancer_resumed(body: kopf.Body, **_: Any) -> None:
+    """Each Server's own resume pass takes its probe: Kopf fills the indexes before either."""
+    own_pass(LOAD_BALANCER, body, ensure_load_balancer)
+
+
 @kopf.on.create(GROUP, VERSION, LOAD_BALANCER.plural)
 @kopf.on.update(GROUP, VERSION, LOAD_BALANCER.plural)
 def load_balancer_changed(body: kopf.Body, **_: Any) -> None:
     own_pass(LOAD_BALANCER, body, ensure_load_balancer)
+    recheck_members(body)
 
 
 @kopf.on.delete(GROUP, VERSION, LOAD_BALANCER.plural)
 def load_balancer_deleted(body: kopf.Body, **_: Any) -> None:
     reconcile(LOAD_BALANCER, body, release_load_balancer, "Deleting", deletion=True)
+    recheck_members(body)
 
 
 @index(GROUP, VERSION, LOAD_BALANCER.plural)
@@ -85,15 +105,42 @@ def take_vip(namespace: str, name: str, spec: LoadBalancerSpec) -> str | None:
         raise Conflict("VipInUse", f"{taken.address} is already held by {taken.holder}") from taken
 
 
+def in_pool(spec: LoadBalancerSpec, server: str, labels: Mapping[str, str]) -> bool:
+    """Whether the pool holds a Server: by its name, or by labels its selector matches."""
+    selector = spec.pool.selector or {}
+    return server in spec.pool.members or (bool(selector) and selector.items() <= labels.items())
+
+
 def member_names(namespace: str, spec: LoadBalancerSpec) -> list[str]:
-    """The pool's Servers: named ones, and those whose labels its selector matches."""
     names = set(spec.pool.members)
-    if spec.pool.selector:
-        wanted = spec.pool.selector.items()
-        for server in servers_by_namespace.get(namespace):
-            if wanted <= (server["metadata"].get("labels") or {}).items():
-                names.add(str(server["metadata"]["name"]))
+    for server in servers_by_namespace.get(namespace) if spec.pool.selector else []:
+        name, labels = str(server["metadata"]["name"]), server["metadata"].get("labels") or {}
+        if in_pool(spec, name, labels):
+            names.add(name)
     return sorted(names)
+
+
+def member_probe(namespace: str, server: str, labels: Mapping[str, str]) -> Manifest | None:
+    """A Server's readiness probe: the health monitor of the first LoadBalancer, by name, whose
+    pool holds it and has one (KubeVirt runs one readiness probe per instance)."""
+    balancers = sorted(load_balancers_by_namespace.get(namespace), key=lambda b: b.metadata.name)
+    for body in balancers:
+        spec = LoadBalancerSpec.model_validate(body.get("spec") or {})
+        if not deleting(body) and spec.health_monitor and in_pool(spec, server, labels):
+            return readiness_probe(spec)
+    return None
+
+
+def recheck_members(body: kopf.Body) -> None:
+    """A pool or health monitor changed, or the LoadBalancer went: its members, and those it
+    had, take their readiness probe again."""
+    namespace = str(body["metadata"]["namespace"])
+    names = set(member_names(namespace, parse_spec(LoadBalancerSpec, body)))
+    names |= {m["name"] for m in (body.get("status") or {}).get("members") or []}
+    server_parent = PARENTS[SERVER.kind]
+    for server in servers_by_namespace.get(namespace):
+        if server["metadata"]["name"] in names:
+            run(SERVER, server, server_parent.ensure, Strength.ENSURE)
 
 
 def member_state(namespace: str, name: str) -> Member:

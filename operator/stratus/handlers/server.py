@@ -71,6 +71,7 @@ from stratus.core.resolve import (
 )
 from stratus.core.units import amount, quantity
 from stratus.core.workqueue import hold_all
+from stratus.handlers.loadbalancer import member_probe
 from stratus.ipam.ports import Holder, allocate, holder_addresses, release, taken_addresses
 from stratus.placement import inventory
 from stratus.placement.filters import Request, hosts_for
@@ -143,6 +144,8 @@ class Inputs:
     disks: list[Disk]
     placement: Placement
     public_key: str | None
+    readiness_probe: Manifest | None = None
+    """The health monitor of a LoadBalancer whose pool holds the Server."""
     waiting: list[str] = field(default_factory=list)
     """Volumes in the spec that cannot be attached yet, and why."""
 
@@ -322,6 +325,7 @@ def resolve(body: kopf.Body, spec: ServerSpec, workload: Manifest | None) -> Inp
         disks=disks,
         placement=resolve_placement(owner, spec),
         public_key=resolve_key(owner, spec),
+        readiness_probe=member_probe(namespace, owner.name, body["metadata"].get("labels") or {}),
         waiting=waiting,
     )
 
@@ -419,6 +423,7 @@ def build_children(
         inputs.placement,
         running,
         spec.key_pair,
+        inputs.readiness_probe,
     )
     children: Children = {ChildRef.of(secret): secret}
     if spec.key_pair and inputs.public_key:
