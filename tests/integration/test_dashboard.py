@@ -345,6 +345,13 @@ def test_a_member_routes_and_points_a_floating_ip_from_the_console(
     submit("floatingips/pub/disassociate")
     cluster.wait("floatingip/pub", "jsonpath={.status.phase}=Down", ns, timeout=90)
     assert "server" not in cluster.get("floatingip", "pub", ns)["spec"]
+    forwarding = {"network": f"{outside}/ext", "server": "routed",
+                  "portForwardings": [{"externalPort": 443, "internalPort": 8443}]}  # fmt: skip
+    cluster.apply(stratus_object("FloatingIP", "forwarded", forwarding, ns))
+    cluster.wait("floatingip/forwarded", "condition=Ready", ns, timeout=90)
+    assert "routed: TCP 443&rarr;8443 via Service fip-forwarded" in (
+        member.get(f"/p/{ns}/floatingips").text
+    )
 
     submit(
         "loadbalancers", name="front", vipNetwork="lan", protocol="TCP", port="80",
@@ -359,5 +366,6 @@ def test_a_member_routes_and_points_a_floating_ip_from_the_console(
     }  # fmt: skip
     cluster.wait("loadbalancer/front", "jsonpath={.status.operatingStatus}=ONLINE", ns, timeout=90)
     assert "ONLINE" in member.get(f"/p/{ns}/loadbalancers").text
-    for path in ("loadbalancers/front", "floatingips/pub", "routers/edge", "servers/routed"):
+    for path in ("loadbalancers/front", "floatingips/pub", "floatingips/forwarded", "routers/edge",
+                 "servers/routed"):  # fmt: skip
         submit(f"{path}/delete")

@@ -176,6 +176,64 @@ def test_a_floating_ip_reaches_its_server_through_the_router(cluster: Cluster, s
     assert cluster.get("floatingip", "public-web", site.tenant)["status"]["address"] == address
 
 
+def test_port_forwardings_reach_a_server_on_the_pod_network(cluster: Cluster, site: Site) -> None:
+    """No Router needed: a Service at the floating IP forwards the listed ports to the Server's
+    pod, and the real endpoint controller finds that pod behind it."""
+    server = {"flavor": site.tenant, "image": "cirros"}
+    cluster.apply(stratus_object("Server", "pod-web", server, site.tenant))
+    forwardings = [
+        {"externalPort": 443, "internalPort": 8443},
+        {"protocol": "UDP", "externalPort": 53},
+    ]
+    cluster.apply(floating_ip("pod-web", site, server="pod-web", portForwardings=forwardings))
+    cluster.wait("floatingip/pod-web", "condition=Ready", site.tenant, timeout=90)
+    status = cluster.get("floatingip", "pod-web", site.tenant)["status"]
+    assert (status["phase"], status["server"], status["service"]) == (
+        "Active", "pod-web", "fip-pod-web",
+    )  # fmt: skip
+    service = cluster.get("service", "fip-pod-web", site.tenant)["spec"]
+    assert (service["type"], service["loadBalancerIP"], service["externalTrafficPolicy"]) == (
+        "LoadBalancer", status["address"], "Local",
+    )  # fmt: skip
+    assert service["selector"] == {"stratus.io/server": "pod-web"}
+    assert [(p["protocol"], p["port"], p["targetPort"]) for p in service["ports"]] == [
+        ("TCP", 443, 8443),
+        ("UDP", 53, 53),
+    ]
+    cluster.wait("server/pod-web", "condition=Ready", site.tenant, timeout=120)
+    [launcher] = json.loads(
+        cluster.kubectl(
+            "get", "pods", "-n", site.tenant, "-l", "stratus.io/server=pod-web", "-o", "json"
+        ).stdout
+    )["items"]  # fmt: skip
+
+    def endpoints() -> list[str]:
+        slices = json.loads(
+            cluster.kubectl(
+                "get", "endpointslices", "-n", site.tenant,
+                "-l", "kubernetes.io/service-name=fip-pod-web", "-o", "json",
+            ).stdout
+        )["items"]  # fmt: skip
+        return [a for s in slices for e in s.get("endpoints") or [] for a in e["addresses"]]
+
+    cluster.wait_until(
+        "the Server's pod behind the Service",
+        lambda: endpoints() == [launcher["status"]["podIP"]],
+    )
+
+    cluster.kubectl(
+        "patch", "floatingip", "pod-web", "-n", site.tenant, "--type=json",
+        "-p", '[{"op": "remove", "path": "/spec/portForwardings"}]',
+    )  # fmt: skip
+    cluster.wait("floatingip/pod-web", REASON.format("NoRouterToServer"), site.tenant)
+    assert cluster.get("service", "fip-pod-web", site.tenant) is None
+    refused = cluster.apply(
+        floating_ip("twice", site, portForwardings=[{"externalPort": 80}, {"externalPort": 80}]),
+        check=False,
+    )
+    assert refused.returncode != 0 and "Duplicate value" in refused.stderr
+
+
 def test_floating_ips_never_collide_and_an_empty_pool_is_said(cluster: Cluster, site: Site) -> None:
     """Twelve FloatingIPs at once from a pool of eight: eight distinct addresses, four told
     NoMoreFloatingIps; one released, one of the four gets it."""

@@ -1,5 +1,8 @@
 """FloatingIP: an address of an external Network, kept by a Project and pointed at one of its
-Servers, which the Project's Router translates to the Server's own address."""
+Servers, which the Project's Router translates to the Server's own address, or whose chosen
+ports a Service forwards to the Server on the pod network."""
+
+from typing import Literal
 
 from pydantic import ConfigDict, Field
 
@@ -8,6 +11,14 @@ from stratus.api.crd import PHASE_COLUMN, READY_COLUMN, Kind, PrinterColumn
 from stratus.api.volume import REFERENCE
 
 IP_RULES = validations(rule("isIP(self)", "must be an IP address"))
+
+
+class PortForwarding(Model):
+    protocol: Literal["TCP", "UDP"] = Field(default="TCP", description="TCP or UDP.")
+    external_port: int = Field(ge=1, le=65535, description="The port on the floating IP.")
+    internal_port: int | None = Field(
+        default=None, ge=1, le=65535, description="The Server's port; default: externalPort."
+    )
 
 
 class FloatingIPSpec(Model):
@@ -49,6 +60,17 @@ class FloatingIPSpec(Model):
         "that a Router with this external gateway joins.",
         json_schema_extra=IP_RULES,
     )
+    port_forwardings: list[PortForwarding] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Neutron's floating IP port forwardings: only these ports reach the Server, "
+        "on its pod network, through a Kubernetes Service at the floating IP; none: the whole "
+        "address reaches it through a Router.",
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["protocol", "externalPort"],
+        },
+    )
 
 
 class FloatingIPStatus(Status):
@@ -56,6 +78,9 @@ class FloatingIPStatus(Status):
     server: str | None = Field(default=None, description="The Server it points at.")
     fixed_address: str | None = Field(default=None, description="The Server's address.")
     router: str | None = Field(default=None, description="The Router that translates it.")
+    service: str | None = Field(
+        default=None, description="The Service that forwards its ports (portForwardings)."
+    )
 
 
 FLOATING_IP = Kind(

@@ -1,6 +1,7 @@
 """FloatingIP handlers: an address of an external Network's pool, taken as a Port (never
 twice, whatever runs at once, and kept across restarts), pointed at a Server through the
-Project's Router whose gateway is on that external Network, as Neutron requires."""
+Project's Router whose gateway is on that external Network, as Neutron requires, or, with port
+forwardings, at the Server's pod through a Service."""
 
 from collections.abc import Mapping
 from typing import Any
@@ -10,6 +11,8 @@ import kopf
 from stratus.api.floatingip import FLOATING_IP, FloatingIPSpec
 from stratus.api.router import RouterSpec
 from stratus.api.server import SERVER
+from stratus.builders.floatingip import build_forwarding_service, service_name
+from stratus.builders.meta import ChildRef, Children, Owner
 from stratus.constants import API_VERSION, GROUP, VERSION
 from stratus.core import kube
 from stratus.core.changes import LastSeen
@@ -114,6 +117,17 @@ def route_to(namespace: str, spec: FloatingIPSpec) -> tuple[str, str] | str:
     )
 
 
+def forwarding_children(body: kopf.Body, address: str | None = None) -> Children:
+    """The Service of a FloatingIP that forwards ports to a Server; none otherwise."""
+    spec = parse_spec(FloatingIPSpec, body)
+    owner = Owner.of(body)
+    address = address or (body.get("status") or {}).get("address")
+    ref = ChildRef("v1", "Service", service_name(owner.name), owner.namespace)
+    if not (spec.port_forwardings and spec.server and address):
+        return {ref: None}
+    return {ref: build_forwarding_service(owner, address, spec.server, spec.port_forwardings)}
+
+
 def ensure_floating_ip(body: kopf.Body) -> Outcome:
     """The address first, then the association; an association that cannot be made yet
     keeps the address, and says why (a Router or the Server appearing ends the wait)."""
@@ -122,14 +136,18 @@ def ensure_floating_ip(body: kopf.Body) -> Outcome:
     address = take_address(namespace, name, spec)
     if not (body.get("status") or {}).get("address"):
         refresh_usage(namespace)  # counted once, when it first holds an address
+    kube.sync(forwarding_children(body, address))
     fields: dict[str, Any] = {
         "address": address,
         "server": None,
         "fixedAddress": None,
         "router": None,
+        "service": None,
     }
     if spec.server is None:
         return Outcome("Down", message=f"{address}, not associated", fields=fields)
+    if spec.port_forwardings:
+        return forwarded(namespace, name, spec, address, fields)
     route = route_to(namespace, spec)
     if isinstance(route, str):
         return Outcome("Down", False, "NoRouterToServer", route, fields)
@@ -137,6 +155,21 @@ def ensure_floating_ip(body: kopf.Body) -> Outcome:
     fields |= {"server": spec.server, "fixedAddress": fixed, "router": router}
     message = f"{address} -> Server {spec.server} ({fixed}) through Router {router}"
     return Outcome("Active", message=message, fields=fields)
+
+
+def forwarded(
+    namespace: str, name: str, spec: FloatingIPSpec, address: str, fields: dict[str, Any]
+) -> Outcome:
+    """Port forwardings reach the Server's pod, wherever it runs, through the Service."""
+    server = str(spec.server)
+    if kube.read(API_VERSION, SERVER.kind, server, namespace) is None:
+        return Outcome("Down", False, "ServerNotFound", f"Server {server} does not exist", fields)
+    fields |= {"server": server, "service": service_name(name)}
+    ports = ", ".join(
+        f"{f.protocol} {f.external_port}->{f.internal_port or f.external_port}"
+        for f in spec.port_forwardings
+    )
+    return Outcome("Active", message=f"{address} -> Server {server}: {ports}", fields=fields)
 
 
 def release_floating_ip(body: kopf.Body) -> Outcome:
@@ -150,7 +183,7 @@ def release_floating_ip(body: kopf.Body) -> Outcome:
 PARENT = Parent(
     FLOATING_IP,
     floating_ips_by_name,
-    lambda _: {},
+    forwarding_children,
     ensure_floating_ip,
     release=release_floating_ip,
     depends_on=floating_ip_dependencies,
