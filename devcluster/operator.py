@@ -18,7 +18,7 @@ class OperatorProcess(StratusProcess):
     state: State
     config: Path
     mode: tuple[str, ...] = ("--standalone",)
-    """Alone, or one of several replicas (--peering NAME --priority N)."""
+    """Alone, or one of several replicas (--lease NAME --lease-namespace NAMESPACE)."""
     verbose: bool = True
     """Debug logs, which tests read; a benchmark measures the operator as it is deployed."""
     liveness_port: int = field(default_factory=free_port)

@@ -68,11 +68,19 @@ def apply(manifest: Manifest) -> Manifest:
     return result
 
 
-def read(api_version: str, kind: str, name: str, namespace: str | None = None) -> Manifest | None:
+def read(
+    api_version: str,
+    kind: str,
+    name: str,
+    namespace: str | None = None,
+    timeout: float | None = None,
+) -> Manifest | None:
     """The object as the API server has it, or None when it does not exist."""
     API_REQUESTS.labels("get", kind).inc()
     try:
-        found = _dynamic_client().get(_resource(api_version, kind), name=name, namespace=namespace)
+        found = _dynamic_client().get(
+            _resource(api_version, kind), name=name, namespace=namespace, _request_timeout=timeout
+        )
     except NotFoundError:
         return None
     result: Manifest = found.to_dict()
@@ -147,7 +155,7 @@ def served(api_version: str, kind: str) -> bool:
     return True
 
 
-def create(manifest: Manifest) -> Manifest:
+def create(manifest: Manifest, timeout: float | None = None) -> Manifest:
     """Create, failing with 409 if it exists: used where taking something over would be wrong."""
     API_REQUESTS.labels("create", manifest["kind"]).inc()
     metadata = manifest["metadata"]
@@ -156,8 +164,25 @@ def create(manifest: Manifest) -> Manifest:
         body=manifest,
         namespace=metadata.get("namespace"),
         field_manager=FIELD_MANAGER,
+        _request_timeout=timeout,
     )
     result: Manifest = created.to_dict()
+    return result
+
+
+def replace(manifest: Manifest, timeout: float | None = None) -> Manifest:
+    """Replace, failing with 409 if the object changed since the resourceVersion it carries."""
+    API_REQUESTS.labels("update", manifest["kind"]).inc()
+    metadata = manifest["metadata"]
+    replaced = _dynamic_client().replace(
+        _resource(manifest["apiVersion"], manifest["kind"]),
+        body=manifest,
+        name=metadata["name"],
+        namespace=metadata.get("namespace"),
+        field_manager=FIELD_MANAGER,
+        _request_timeout=timeout,
+    )
+    result: Manifest = replaced.to_dict()
     return result
 
 

@@ -11,9 +11,6 @@ from prometheus_client import start_http_server
 from stratus.constants import FINALIZER, GROUP
 from stratus.core import indexes, kube
 
-PEERING_LIFETIME_SECONDS = 20
-"""Kopf's default is 60; keep-alives come every 10 to 15 seconds at 20."""
-
 
 class GenerationDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
     """Kopf's record of the last spec it handed over, with its generation. A pass reads the
@@ -41,8 +38,6 @@ def configure(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
     # Only warnings from Kopf's own logs become Events; Stratus posts its own transitions.
     settings.posting.level = logging.WARNING
     settings.execution.max_workers = kube.HANDLER_THREADS
-    # A follower takes over this long after the leader's last keep-alive.
-    settings.peering.lifetime = PEERING_LIFETIME_SECONDS
     metrics_port = int(os.environ.get("STRATUS_METRICS_PORT", "0"))
     if metrics_port:
         start_http_server(metrics_port, addr=os.environ.get("STRATUS_METRICS_ADDRESS", "0.0.0.0"))
