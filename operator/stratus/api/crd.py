@@ -50,6 +50,13 @@ class Kind:
         return f"{self.plural}.{GROUP}"
 
 
+NAME_LENGTH_RULE: JSON = {
+    "rule": "size(self.metadata.name) <= 63",
+    "message": "a name has at most 63 characters: Stratus labels every child with its owner's "
+    "name, and a label value holds no more",
+}
+
+
 def build_crd(kind: Kind) -> JSON:
     """The CustomResourceDefinition of one kind, as the API server and `kubectl explain` see it."""
     schema: JSON = {
@@ -64,8 +71,9 @@ def build_crd(kind: Kind) -> JSON:
         },
         "required": ["spec"],
     }
-    if kind.rules:
-        schema["x-kubernetes-validations"] = list(kind.rules)
+    rules = [*(() if kind.record else (NAME_LENGTH_RULE,)), *kind.rules]
+    if rules:
+        schema["x-kubernetes-validations"] = rules
     columns = (*kind.columns, AGE_COLUMN)
     return {
         "apiVersion": "apiextensions.k8s.io/v1",

@@ -98,4 +98,10 @@ FLOATING_IP = Kind(
         PHASE_COLUMN,
         READY_COLUMN,
     ),
+    rules=(
+        {
+            "rule": "!self.metadata.name.contains('.')",
+            "message": "a FloatingIP's name names its Service, and a Service's name has no dots",
+        },
+    ),
 )

@@ -137,4 +137,10 @@ LOAD_BALANCER = Kind(
         PHASE_COLUMN,
         READY_COLUMN,
     ),
+    rules=(
+        {
+            "rule": "!self.metadata.name.contains('.')",
+            "message": "a LoadBalancer's name names its Service, and a Service's name has no dots",
+        },
+    ),
 )
