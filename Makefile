@@ -10,7 +10,7 @@ export PYTHONPATH := $(CURDIR)
 CONSOLE := operator/stratus/dashboard
 ASSETS := $(CONSOLE)/static/vendor/.installed
 
-.PHONY: run test bench venv binaries assets browser cluster-up cluster-down crds install lint unit integration clean
+.PHONY: run test bench soak venv binaries assets browser cluster-up cluster-down crds install lint unit integration clean
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml requirements-dev.lock
@@ -52,9 +52,13 @@ run: install assets
 bench: install
 	$(BIN)/python -m bench --state $(STATE) $(if $(N),--servers "$(N)") $(if $(OBJECTS),--objects $(OBJECTS))
 
+# `make soak MINUTES=10 OBJECTS=500`: the chaos soak of docs/reliability.md; fails on any breach.
+soak: install
+	$(BIN)/python -m soak --state $(STATE) $(if $(MINUTES),--minutes $(MINUTES)) $(if $(OBJECTS),--objects $(OBJECTS))
+
 lint: venv
-	$(BIN)/ruff check operator tests devcluster bench
-	$(BIN)/ruff format --check operator tests devcluster bench
+	$(BIN)/ruff check operator tests devcluster bench soak
+	$(BIN)/ruff format --check operator tests devcluster bench soak
 	$(BIN)/mypy
 
 unit: venv

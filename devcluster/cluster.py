@@ -89,6 +89,24 @@ def _start(state: State, name: str, argv: list[str], env: dict[str, str] | None 
         env={**os.environ, **(env or {})},
     )
     (state.run / f"{name}.pid").write_text(str(process.pid))
+    (state.run / f"{name}.json").write_text(json.dumps({"argv": argv, "env": env or {}}))
+
+
+def stop_component(state: State, name: str) -> None:
+    """SIGKILL one component, as a crash would; its data and its port stay for a restart."""
+    pid = running(state).get(name)
+    if pid is None:
+        return
+    _signal_group(pid, signal.SIGKILL)
+    _wait_until(f"{name} to stop", lambda: name not in running(state), state, timeout=20)
+
+
+def start_component(state: State, name: str) -> None:
+    """Start a stopped component again, as it was started, on the same port and data."""
+    if name in running(state):
+        return
+    started = json.loads((state.run / f"{name}.json").read_text())
+    _start(state, name, started["argv"], started["env"])
 
 
 def _alive(pid: int) -> bool:
@@ -261,21 +279,29 @@ def _start_minio(state: State, port: int, console_port: int) -> None:
 
 def stop_object_store(state: State) -> None:
     """Stop MinIO alone, as an outage of the object store would (its data stays)."""
-    pid = running(state).get("minio")
-    if pid is None:
-        return
-    _signal_group(pid, signal.SIGKILL)
-    _wait_until("MinIO to stop", lambda: "minio" not in running(state), state, timeout=20)
+    stop_component(state, "minio")
 
 
 def start_object_store(state: State) -> None:
     """Start MinIO again on its port, with the data it had."""
-    if "minio" in running(state):
-        return
+    start_component(state, "minio")
     port = urlsplit(state.endpoints()["minio"]).port
     assert port is not None
-    _start_minio(state, port, free_port())
     _wait_until("MinIO", lambda: _listening(port), state, timeout=60)
+
+
+def restart_api_server(state: State) -> None:
+    """Kill the kube-apiserver and start it again: every watch breaks, every client retries."""
+    stop_component(state, "kube-apiserver")
+    start_component(state, "kube-apiserver")
+    _wait_until("kube-apiserver", lambda: _api_ready(state), state, timeout=120)
+
+
+def restart_etcd(state: State) -> None:
+    """Kill etcd and start it again on its data; the API server reconnects by itself."""
+    stop_component(state, "etcd")
+    start_component(state, "etcd")
+    _wait_until("kube-apiserver", lambda: _api_ready(state), state, timeout=120)
 
 
 def _listening(port: int) -> bool:

@@ -134,16 +134,18 @@ def delete(
 def patch_status(
     api_version: str, kind: str, name: str, namespace: str | None, *, status: Manifest
 ) -> None:
-    """Merge-patch the status subresource."""
+    """Merge-patch the status subresource. An object deleted meanwhile (its finalizer already
+    gone) has no status left to record: that is not a failure of the pass."""
     API_REQUESTS.labels("patch_status", kind).inc()
     resource = _resource(api_version, kind)
-    _dynamic_client().patch(
-        resource.subresources["status"],
-        body={"status": status},
-        name=name,
-        namespace=namespace,
-        content_type="application/merge-patch+json",
-    )
+    with contextlib.suppress(NotFoundError):
+        _dynamic_client().patch(
+            resource.subresources["status"],
+            body={"status": status},
+            name=name,
+            namespace=namespace,
+            content_type="application/merge-patch+json",
+        )
 
 
 def served(api_version: str, kind: str) -> bool:

@@ -37,10 +37,18 @@ def _present(objects: list[kube.Manifest]) -> list[kube.Manifest]:
     return [o for o in objects if not o["metadata"].get("deletionTimestamp")]
 
 
+COUNTED_KINDS = ("Server", "Volume", "Network", "Bucket", "FloatingIP", "LoadBalancer")
+
+
 def usage_of(namespace: str) -> dict[str, int | str]:
     """What a Project's namespace holds, in the units of its quota."""
-    volumes = _present(kube.list_objects(API_VERSION, "Volume", namespace))
-    servers = _present(kube.list_objects(API_VERSION, "Server", namespace))
+    return tally({kind: kube.list_objects(API_VERSION, kind, namespace) for kind in COUNTED_KINDS})
+
+
+def tally(objects: Mapping[str, list[kube.Manifest]]) -> dict[str, int | str]:
+    """Usage in the quota's units, from a namespace's objects of COUNTED_KINDS by kind."""
+    present = {kind: _present(list(objects.get(kind, []))) for kind in COUNTED_KINDS}
+    servers, volumes = present["Server"], present["Volume"]
     admitted = [s["status"]["flavor"] for s in servers if (s.get("status") or {}).get("flavor")]
     storage = sum(
         (amount(v["spec"]["size"]) for v in volumes if (v.get("status") or {}).get("claimName")),
@@ -52,10 +60,10 @@ def usage_of(namespace: str) -> dict[str, int | str]:
         "memory": quantity(sum((amount(f["memory"]) for f in admitted), Decimal(0))),
         "volumes": len(volumes),
         "storage": quantity(storage),
-        "networks": len(_present(kube.list_objects(API_VERSION, "Network", namespace))),
-        "buckets": len(_present(kube.list_objects(API_VERSION, "Bucket", namespace))),
-        "floatingIps": len(_present(kube.list_objects(API_VERSION, "FloatingIP", namespace))),
-        "loadBalancers": len(_present(kube.list_objects(API_VERSION, "LoadBalancer", namespace))),
+        "networks": len(present["Network"]),
+        "buckets": len(present["Bucket"]),
+        "floatingIps": len(present["FloatingIP"]),
+        "loadBalancers": len(present["LoadBalancer"]),
     }
 
 
