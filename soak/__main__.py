@@ -5,8 +5,8 @@ import json
 import sys
 from pathlib import Path
 
-from devcluster.cluster import State
-from devcluster.operator import OperatorProcess
+from devcluster.cluster import State, install, up
+from devcluster.operator import OperatorProcess, refuse_a_second_operator
 from soak.run import Plan, soak
 
 
@@ -18,7 +18,10 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=Plan.seed)
     parser.add_argument("--output", type=Path, default=Path("soak/results.json"))
     args = parser.parse_args()
-    state = State(args.state)
+    state = State(args.state.resolve())
+    up(state)
+    install(state)
+    refuse_a_second_operator(state, "the soak")
     operator = OperatorProcess(
         log=state.logs / "soak-operator.log",
         state=state,

@@ -17,6 +17,8 @@ STRATUS_KINDS = [
     "servers", "volumes", "snapshots", "buckets", "keypairs", "servergroups", "securitygroups",
     "floatingips", "loadbalancers", "images", "networks", "routers", "projects", "flavors",
 ]  # fmt: skip
+STRATUS_RESOURCES = ",".join(f"{plural}.stratus.io" for plural in STRATUS_KINDS)
+"""Every Stratus kind, as one kubectl argument."""
 CHILD_KINDS = [
     "virtualmachines.kubevirt.io", "virtualmachineinstances.kubevirt.io",
     "datavolumes.cdi.kubevirt.io", "persistentvolumeclaims", "secrets", "services", "pods",

@@ -13,7 +13,7 @@ from devcluster.cluster import State, run_kubectl
 from devcluster.operator import OperatorProcess
 from soak.churn import CHURNED, LABEL, Churn, Manifest, foundation
 from soak.faults import Faults
-from soak.invariants import STRATUS_KINDS, Deleted, count
+from soak.invariants import STRATUS_RESOURCES, Deleted, count
 
 STUCK_AFTER = 60.0
 """A deleted object still there this many seconds after the churn ends is stuck."""
@@ -62,8 +62,12 @@ def forget_bucket(state: State, manifest: Manifest, deleted: Deleted) -> None:
 
 def soak(state: State, operator: OperatorProcess, plan: Plan) -> dict[str, Any]:
     # What an earlier run's churn left is not this run's: it goes first.
-    kinds = ",".join(f"{plural}.stratus.io" for plural in STRATUS_KINDS)
+    kinds = STRATUS_RESOURCES
     kubectl_retried(state, "delete", kinds, "-A", "-l", CHURNED, "--wait=true", "--timeout=240s")
+    going = json.loads(kubectl_retried(state, "get", kinds, "-A", "-l", LABEL, "-o", "json"))
+    for body in going["items"]:
+        if body["metadata"].get("deletionTimestamp"):
+            kubectl_retried(state, "wait", "--for=delete", *target(body), "--timeout=240s")
     base = foundation()
     kubectl_retried(state, "apply", "-f", "-", stdin=yaml.safe_dump_all(base))
     for kind in ("projects", "networks", "images", "keypairs", "volumes"):

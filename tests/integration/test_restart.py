@@ -149,3 +149,36 @@ def test_servers_created_in_a_batch_converge_through_repeated_kills(
         assert status["phase"] == "Active"
     usage = cluster.get("project", name)["status"]["usage"]
     assert (usage["servers"], usage["cores"], usage["memory"]) == (30, 30, "15Gi")
+
+
+def test_a_deletion_waiting_for_an_event_that_came_while_no_operator_ran_ends_at_start(
+    cluster: Cluster, operator: Operator, name: str
+) -> None:
+    """A Network being deleted waits for its last holder to go. When the holder's Port goes
+    while the operator is down (its namespace's deletion takes it, say), the holder's own
+    deletion then frees nothing and no Port event comes: the operator looks again at every
+    waiting deletion when it starts."""
+    cluster.apply(stratus_object("Project", name, {"deletionPolicy": "Cascade"}))
+    cluster.wait(f"project/{name}", "condition=Ready", timeout=90)
+    subnet = {"cidr": "10.77.0.0/24", "gateway": "10.77.0.1"}
+    cluster.apply(stratus_object("Network", "edge", {"hostInterface": "br1", "subnet": subnet}, name))
+    cluster.wait("network/edge", "condition=Ready", name)
+    lb = {"vip": {"network": "edge"}, "listeners": [{"port": 80}], "pool": {"members": ["x"]}}
+    cluster.apply(stratus_object("LoadBalancer", "lb", lb, name))
+    cluster.wait_until(
+        "the VIP", lambda: cluster.kubectl("get", "ports", "-n", name, "-o", "name").stdout
+    )
+    cluster.kubectl("delete", "network", "edge", "-n", name, "--wait=false")
+    cluster.wait(
+        "network/edge", "jsonpath={.status.conditions[?(@.type=='Ready')].reason}=NetworkInUse", name
+    )
+
+    operator.stop()
+    try:
+        cluster.kubectl("delete", "ports", "--all", "-n", name)
+        cluster.kubectl("delete", "loadbalancer", "lb", "-n", name, "--wait=false")
+    finally:
+        operator.start()
+    started = time.monotonic()
+    cluster.kubectl("wait", "--for=delete", "network/edge", "-n", name, "--timeout=60s")
+    print(f"the Network went {time.monotonic() - started:.1f}s after the operator started")

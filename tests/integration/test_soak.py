@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from devcluster.operator import OperatorProcess
-from soak.churn import LABEL
+from soak.churn import CHURNED
+from soak.invariants import STRATUS_RESOURCES
 from soak.run import Plan, soak
 from tests.integration.conftest import Cluster, Operator
 
@@ -31,9 +32,9 @@ def soak_operator(cluster: Cluster, operator: Operator) -> Iterator[OperatorProc
     finally:
         soaked.stop()
         operator.start()
-        # The soak's Projects take what is in them along; the suite goes on meanwhile.
+        # What the churn made goes, while the suite goes on; the foundation stays for the next.
         cluster.kubectl(
-            "delete", "projects,flavors,networks", "-A", "-l", LABEL, "--wait=false", check=False
+            "delete", STRATUS_RESOURCES, "-A", "-l", CHURNED, "--wait=false", check=False
         )
 
 

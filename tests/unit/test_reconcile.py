@@ -6,6 +6,7 @@ from typing import Any
 import kopf
 import pytest
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import MaxRetryError
 
 from stratus.api.flavor import FLAVOR
 from stratus.core import reconcile as reconciling
@@ -86,6 +87,18 @@ def test_nothing_is_written_when_nothing_changed(recorder: Recorder) -> None:
     reconcile(FLAVOR, body(), lambda _: Outcome(phase="Active"))
     assert len(recorder.statuses) == 1
     assert len(recorder.events) == 1
+
+
+def test_an_api_server_that_does_not_answer_is_tried_again_soon_without_a_status(
+    recorder: Recorder,
+) -> None:
+    def work(_: kopf.Body) -> Outcome:
+        raise MaxRetryError(None, "/apis", ConnectionRefusedError("restarting"))  # type: ignore[arg-type]
+
+    with pytest.raises(kopf.TemporaryError) as raised:
+        reconcile(FLAVOR, body(), work)
+    assert raised.value.delay == reconciling.API_UNREACHABLE_RETRY
+    assert recorder.statuses == []
 
 
 def test_a_failure_that_may_pass_is_retried_after_its_delay(recorder: Recorder) -> None:

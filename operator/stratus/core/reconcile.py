@@ -12,6 +12,7 @@ from typing import Any, TypeVar, cast
 import kopf
 from kubernetes.client.exceptions import ApiException
 from pydantic import BaseModel, ValidationError
+from urllib3.exceptions import HTTPError
 
 from stratus.api.crd import Kind
 from stratus.constants import API_VERSION
@@ -79,6 +80,10 @@ def deleting(body: Mapping[str, Any]) -> bool:
     return bool(body["metadata"].get("deletionTimestamp"))
 
 
+API_UNREACHABLE_RETRY = 5.0
+"""Seconds before a pass the API server did not answer is tried again."""
+
+
 def reconcile(
     kind: Kind,
     body: Mapping[str, Any],
@@ -97,6 +102,24 @@ def reconcile(
     in different threads. The object is read after the key is held, because whatever Kopf or
     an index handed over may be older than what the previous pass wrote (a reboot it already
     carried out must not be carried out again)."""
+    try:
+        return _reconcile(kind, body, work, error_phase, retry, deletion)
+    except HTTPError as error:
+        # Nothing can be read or recorded while the API server does not answer (restarting,
+        # say): try again soon, without a status nobody could write.
+        raise kopf.TemporaryError(
+            f"the API server did not answer: {error}", delay=API_UNREACHABLE_RETRY
+        ) from error
+
+
+def _reconcile(
+    kind: Kind,
+    body: Mapping[str, Any],
+    work: Work,
+    error_phase: str,
+    retry: int,
+    deletion: bool,
+) -> Outcome | None:
     key = key_of(kind, body)
     with workqueue.hold(key):
         current = _read_current(kind, body)

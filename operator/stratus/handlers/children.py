@@ -7,6 +7,7 @@ from typing import Any
 
 import kopf
 
+from stratus.api import KINDS
 from stratus.builders.meta import ChildRef, Children
 from stratus.constants import (
     GROUP,
@@ -179,3 +180,20 @@ DEPENDED_ON = (
 
 for plural in DEPENDED_ON:
     kopf.on.event(GROUP, VERSION, plural)(dependency_event)
+
+
+def being_deleted(body: kopf.Body, **_: Any) -> bool:
+    return deleting(body)
+
+
+def deletion_resumed(body: kopf.Body, **_: Any) -> None:
+    """At start, a deletion that waits for an event is looked at again at once: the event may
+    have come while no operator ran (a holder's Port deleted with its namespace), and Kopf
+    would otherwise sleep until the wait's safety-net retry."""
+    parent = PARENTS.get(body["kind"])
+    if parent is not None:
+        finish_deletion(parent, body)
+
+
+for kind in KINDS:
+    kopf.on.resume(GROUP, VERSION, kind.plural, deleted=True, when=being_deleted)(deletion_resumed)
