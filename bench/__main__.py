@@ -17,6 +17,7 @@ from rich.console import Console
 from bench import report, scenarios
 from bench.harness import Bench
 from devcluster.cluster import State, install, up
+from devcluster.operator import refuse_a_second_operator
 from stratus.core.kube import HANDLER_THREADS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,20 +44,6 @@ def arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def operators_of(state: State) -> list[int]:
-    """Operator processes already running against this cluster (`make run`'s, say): with
-    two, neither figure would mean anything."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            environ = (entry / "environ").read_bytes().split(b"\0")
-        except (OSError, ValueError):
-            continue
-        if f"KUBECONFIG={state.operator_kubeconfig}".encode() in environ:
-            found.append(int(entry.name))
-    return found
-
-
 def about_the_run(args: argparse.Namespace) -> dict[str, Any]:
     revision = subprocess.run(
         ["git", "describe", "--always", "--dirty"],
@@ -81,11 +68,7 @@ def main() -> None:
     state = State(args.state.resolve())
     up(state)
     install(state)
-    if running := operators_of(state):
-        raise SystemExit(
-            f"an operator already runs against {state.root} (pid {running[0]}): stop it "
-            "(Ctrl-C on `make run`); the benchmark runs its own"
-        )
+    refuse_a_second_operator(state, "the benchmark")
     only = set(args.only.split(","))
     sizes = [int(n) for n in args.servers.split()]
     bench = Bench.connect(state, max(HANDLER_THREADS, args.concurrency))

@@ -66,3 +66,26 @@ class OperatorProcess(StratusProcess):
         """A counter's total since this process started, over the samples carrying `labels`:
         counter("controller_runtime_reconcile_total", controller="Project")."""
         return sum(s.value for s in self.samples(name) if labels.items() <= s.labels.items())
+
+
+def operators_of(state: State) -> list[int]:
+    """Operator processes already running against this cluster (`make run`'s, say)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if f"KUBECONFIG={state.operator_kubeconfig}".encode() in environ:
+            found.append(int(entry.name))
+    return found
+
+
+def refuse_a_second_operator(state: State, who: str) -> None:
+    """With two operators on one cluster, both reconcile: no figure or count would mean
+    anything."""
+    if running := operators_of(state):
+        raise SystemExit(
+            f"an operator already runs against {state.root} (pid {running[0]}): stop it "
+            f"(Ctrl-C on `make run`); {who} runs its own"
+        )
