@@ -161,7 +161,8 @@ def test_a_deletion_waiting_for_an_event_that_came_while_no_operator_ran_ends_at
     cluster.apply(stratus_object("Project", name, {"deletionPolicy": "Cascade"}))
     cluster.wait(f"project/{name}", "condition=Ready", timeout=90)
     subnet = {"cidr": "10.77.0.0/24", "gateway": "10.77.0.1"}
-    cluster.apply(stratus_object("Network", "edge", {"hostInterface": "br1", "subnet": subnet}, name))
+    network = {"hostInterface": "br1", "subnet": subnet}
+    cluster.apply(stratus_object("Network", "edge", network, name))
     cluster.wait("network/edge", "condition=Ready", name)
     lb = {"vip": {"network": "edge"}, "listeners": [{"port": 80}], "pool": {"members": ["x"]}}
     cluster.apply(stratus_object("LoadBalancer", "lb", lb, name))
@@ -169,9 +170,8 @@ def test_a_deletion_waiting_for_an_event_that_came_while_no_operator_ran_ends_at
         "the VIP", lambda: cluster.kubectl("get", "ports", "-n", name, "-o", "name").stdout
     )
     cluster.kubectl("delete", "network", "edge", "-n", name, "--wait=false")
-    cluster.wait(
-        "network/edge", "jsonpath={.status.conditions[?(@.type=='Ready')].reason}=NetworkInUse", name
-    )
+    in_use = "jsonpath={.status.conditions[?(@.type=='Ready')].reason}=NetworkInUse"
+    cluster.wait("network/edge", in_use, name)
 
     operator.stop()
     try:
