@@ -157,3 +157,4 @@ def test_api_server_refuses(cluster: Cluster, namespace: str, case: Case) -> Non
             cluster.kubectl("delete", f"{case.kind.lower()}.stratus.io", name, "--wait=false")
     assert result.returncode != 0, f"accepted: {attempt[:500]}"
     assert case.message in result.stderr, result.stderr[:2000]
+    assert "no such key" not in result.stderr, "a CEL rule failed instead of refusing"

@@ -183,3 +183,71 @@ def test_no_secret_value_appears_in_a_log_an_event_or_a_status(
         assert value not in events
         assert not any(value in status for status in statuses)
         assert not [name for name, text in logs.items() if value in text]
+
+
+REACHING_INTO_B = {
+    "Server/to-b-lan": (
+        {"flavor": "{stem}-tiny", "image": "cirros", "networks": [{"network": "{b}/lan"}]},
+        "NetworkNotVisible",
+        "Network {b}/lan is not shared",
+    ),
+    "Server/from-b-image": (
+        {"flavor": "{stem}-tiny", "image": "{b}/cirros"},
+        "ImageNotVisible",
+        "Image {b}/cirros is private and not shared with this Project",
+    ),
+    "Volume/from-b-image": (
+        {"size": "1Gi", "source": {"image": "{b}/cirros"}},
+        "ImageNotVisible",
+        "Image {b}/cirros is private and not shared with this Project",
+    ),
+    "LoadBalancer/vip-in-b": (
+        {"vip": {"network": "{b}/lan"}, "listeners": [{"port": 80}], "pool": {"members": ["x"]}},
+        "NetworkNotVisible",
+        "Network {b}/lan is not shared",
+    ),
+    "Router/gateway-in-b": (
+        {"externalGateway": {"network": "{b}/lan"}},
+        "NetworkNotExternal",
+        "Network {b}/lan is not external",
+    ),
+    "FloatingIP/from-b": ({"network": "{b}/lan"}, "NetworkNotExternal", "Network {b}/lan"),
+}
+"""What A may write that names B's private objects, and the Ready=False it gets. (Volumes,
+Snapshots, KeyPairs and groups of another Project cannot even be named: the API server refuses
+a `<namespace>/` there, see tests/corpus/invalid.yaml.)"""
+
+
+@pytest.mark.parametrize("target", REACHING_INTO_B)
+def test_a_reference_to_another_projects_private_object_is_not_ready_and_makes_nothing(
+    cluster: Cluster, tenancy: Tenancy, target: str
+) -> None:
+    kind, name = target.split("/")
+    template, reason, message = REACHING_INTO_B[target]
+    stem = tenancy.a.removesuffix("-a")
+    spec = json.loads(json.dumps(template).replace("{b}", tenancy.b).replace("{stem}", stem))
+    cluster.apply(stratus_object(kind, name, spec, tenancy.a))
+    cluster.wait(
+        f"{kind.lower()}/{name}",
+        f"jsonpath={{.status.conditions[?(@.type=='Ready')].reason}}={reason}",
+        tenancy.a,
+    )
+    found = cluster.get(kind.lower(), name, tenancy.a)
+    assert found is not None
+    ready = next(c for c in found["status"]["conditions"] if c["type"] == "Ready")
+    expected = message.replace("{b}", tenancy.b)
+    assert ready["status"] == "False" and expected in ready["message"], ready
+    events = cluster.kubectl(
+        "get", "events", "-n", tenancy.a, "--field-selector", f"involvedObject.name={name}",
+        "-o", "jsonpath={.items[*].reason}",
+    ).stdout.split()  # fmt: skip
+    assert reason in events
+    # Nothing was made for it: no child in A, no address taken on B's Network.
+    children = cluster.kubectl(
+        "get", "vm,datavolumes,pvc,services,secrets,pods", "-n", tenancy.a,
+        "-l", f"stratus.io/kind={kind},stratus.io/name={name}", "-o", "name",
+    ).stdout.split()  # fmt: skip
+    assert children == []
+    ports = json.loads(cluster.kubectl("get", "ports", "-n", tenancy.b, "-o", "json").stdout)
+    holders = {port["spec"]["holder"] for port in ports["items"]}
+    assert not any(holder.split("/")[1] == tenancy.a for holder in holders), holders

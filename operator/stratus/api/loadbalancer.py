@@ -37,7 +37,8 @@ class Pool(Model):
     model_config = Model.model_config | ConfigDict(
         json_schema_extra=validations(
             rule(
-                "size(self.members) > 0 || has(self.selector)",
+                "(has(self.members) && size(self.members) > 0)"
+                " || (has(self.selector) && size(self.selector) > 0)",
                 "a pool names its members or selects them by label",
             )
         )

@@ -2,14 +2,16 @@
 
 from pydantic import Field
 
-from stratus.api.common import Model, Status, immutable, validations
+from stratus.api.common import DNS_SUBDOMAIN_PATTERN, Model, Status, immutable, validations
 from stratus.api.crd import PHASE_COLUMN, READY_COLUMN, Kind, PrinterColumn
 
 
 class SnapshotSpec(Model):
     volume: str = Field(
         max_length=253,
-        description="The Volume of this Project to snapshot. Immutable.",
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        description="The Volume of this Project to snapshot (a Volume of another is never "
+        "reachable: no `<namespace>/` prefix). Immutable.",
         json_schema_extra=validations(immutable("volume")),
     )
 

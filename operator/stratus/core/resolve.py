@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stratus.api.image import ImageSpec
+from stratus.api.network import NetworkSpec
 from stratus.constants import API_VERSION, LABEL_PROJECT
 from stratus.core import kube
 from stratus.core.errors import DependencyNotReady, NotVisible
@@ -60,6 +61,32 @@ def ready_dependency(
     else:
         return found
     raise DependencyNotReady(reason, f"{kind} {name} {state}")
+
+
+def resolve_network(
+    namespace: str, reference: str, *, external: bool = False
+) -> tuple[str, str, NetworkSpec]:
+    """A Network of this Project, or another Project's that is shared (or external, where
+    `external` welcomes one: a VIP may face outside). Another Project's private Network is
+    never used, not even to take an address of it."""
+    network_namespace, name = split_reference(namespace, reference)
+    found = kube.read(API_VERSION, "Network", name, network_namespace)
+    if found is None:
+        raise DependencyNotReady(
+            "NetworkNotFound", f"Network {network_namespace}/{name} does not exist"
+        )
+    network = NetworkSpec.model_validate(found["spec"])
+    if network_namespace != namespace and not (network.shared or (external and network.external)):
+        raise NotVisible("NetworkNotVisible", f"Network {network_namespace}/{name} is not shared")
+    if deleting(found):
+        raise DependencyNotReady(
+            "NetworkNotReady", f"Network {network_namespace}/{name} is being deleted"
+        )
+    if (found.get("status") or {}).get("phase") != "Active":
+        raise DependencyNotReady(
+            "NetworkNotReady", f"Network {network_namespace}/{name} is not Active"
+        )
+    return network_namespace, name, network
 
 
 def resolve_image(namespace: str, reference: str) -> tuple[str, str, Manifest, ImageSpec]:

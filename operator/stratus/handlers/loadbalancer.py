@@ -9,7 +9,6 @@ from typing import Any
 import kopf
 
 from stratus.api.loadbalancer import LOAD_BALANCER, LoadBalancerSpec
-from stratus.api.network import NetworkSpec
 from stratus.api.server import SERVER
 from stratus.builders.kubevirt import POD_NETWORK
 from stratus.builders.loadbalancer import (
@@ -36,7 +35,7 @@ from stratus.core.parents import (
 )
 from stratus.core.quota import refresh_usage
 from stratus.core.reconcile import Outcome, deleting, parse_spec, reconcile
-from stratus.core.resolve import ready_dependency, split_reference
+from stratus.core.resolve import resolve_network, split_reference
 from stratus.core.workqueue import Strength
 from stratus.ipam.errors import AddressInUse
 from stratus.ipam.ports import Holder, allocate, release, taken_addresses
@@ -92,9 +91,10 @@ def load_balancer_dependencies(body: Mapping[str, Any]) -> list[str]:
 def take_vip(namespace: str, name: str, spec: LoadBalancerSpec) -> str | None:
     if spec.vip.network is None:
         return None
-    vip_namespace, network = split_reference(namespace, spec.vip.network)
-    found = ready_dependency("Network", network, vip_namespace, ("Active",), "NetworkNotReady")
-    subnet = NetworkSpec.model_validate(found["spec"]).subnet
+    vip_namespace, network, network_spec = resolve_network(
+        namespace, spec.vip.network, external=True
+    )
+    subnet = network_spec.subnet
     holder = Holder(LOAD_BALANCER.kind, namespace, name)
     try:
         return allocate(

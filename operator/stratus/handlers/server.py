@@ -48,7 +48,7 @@ from stratus.builders.server import (
 from stratus.config import settings
 from stratus.constants import API_VERSION, GROUP, VERSION
 from stratus.core import kube
-from stratus.core.errors import DependencyNotReady, InvalidInput, NotVisible, WaitingForEvent
+from stratus.core.errors import DependencyNotReady, InvalidInput, WaitingForEvent
 from stratus.core.indexes import index
 from stratus.core.parents import Parent, dependency_key, own_pass, parent_key, register, run
 from stratus.core.quota import admit_server, refresh_usage
@@ -56,7 +56,6 @@ from stratus.core.reconcile import (
     Check,
     Outcome,
     commit_status,
-    deleting,
     parse_spec,
     parse_status,
     reconcile,
@@ -67,6 +66,7 @@ from stratus.core.resolve import (
     ports_key,
     project_name_of,
     ready_dependency,
+    resolve_network,
     split_reference,
 )
 from stratus.core.units import amount, quantity
@@ -255,28 +255,6 @@ def resolve_disks(
         hotpluggable = workload is not None and spec.runtime == "vm"
         disks.append(Disk(volume, str(found["status"]["claimName"]), block, hotpluggable))
     return disks, waiting
-
-
-def resolve_network(namespace: str, reference: str) -> tuple[str, str, NetworkSpec]:
-    """A Network of this Project, or a shared one of another."""
-    network_namespace, name = split_reference(namespace, reference)
-    found = kube.read(API_VERSION, "Network", name, network_namespace)
-    if found is None:
-        raise DependencyNotReady(
-            "NetworkNotFound", f"Network {network_namespace}/{name} does not exist"
-        )
-    network = NetworkSpec.model_validate(found["spec"])
-    if network_namespace != namespace and not network.shared:
-        raise NotVisible("NetworkNotVisible", f"Network {network_namespace}/{name} is not shared")
-    if deleting(found):
-        raise DependencyNotReady(
-            "NetworkNotReady", f"Network {network_namespace}/{name} is being deleted"
-        )
-    if (found.get("status") or {}).get("phase") != "Active":
-        raise DependencyNotReady(
-            "NetworkNotReady", f"Network {network_namespace}/{name} is not Active"
-        )
-    return network_namespace, name, network
 
 
 def resolve_key(owner: Owner, spec: ServerSpec) -> str | None:
