@@ -106,10 +106,20 @@ class Churn:
         return manifest
 
 
+USER_DATA = "#cloud-config\npassword: {}\n"
+
+
 def _server(rng: random.Random, name: str, ns: str) -> Manifest:
     flavor = HUGE if rng.random() < 0.1 else TINY
     spec = {"flavor": flavor, "image": "cirros", "networks": [{"network": "lan"}], "keyPair": "ops"}
+    spec["userData"] = USER_DATA.format(f"pw-{rng.getrandbits(64):016x}")
     return stratus("Server", name, spec, ns)
+
+
+def password_of(manifest: Manifest) -> str | None:
+    """The secret a churned Server's userData carries, which must show nowhere else."""
+    user_data = manifest["spec"].get("userData") if manifest["kind"] == "Server" else None
+    return user_data.removeprefix("#cloud-config\npassword: ").strip() if user_data else None
 
 
 def _security_group(rng: random.Random, name: str, ns: str) -> Manifest:
@@ -185,6 +195,7 @@ UPDATES: dict[str, Callable[[random.Random, Manifest], None]] = {
 def expected_reasons(manifest: Manifest) -> set[str]:
     """The Ready outcomes the object's final spec deserves: READY, or a Ready=False reason."""
     spec = manifest["spec"]
-    if manifest["kind"] == "Server" and spec["flavor"] == HUGE:
-        return {"NoValidHost"}
+    running = spec.get("powerState", "Running") == "Running"
+    if manifest["kind"] == "Server" and spec["flavor"] == HUGE and running:
+        return {"NoValidHost"}  # a stopped one needs no host: it is Ready, Stopped
     return {READY}

@@ -1,6 +1,7 @@
 """What must hold once the soak's faults stop, each counted by code from what the API server
 and the object store say: 0 is the only passing count."""
 
+import base64
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,6 +25,14 @@ CHILD_KINDS = [
     "datavolumes.cdi.kubevirt.io", "persistentvolumeclaims", "secrets", "services", "pods",
     "network-attachment-definitions.k8s.cni.cncf.io", "ports.stratus.io",
 ]  # fmt: skip
+
+
+TALLIES = frozenset({"objects", "secretsWatched"})
+"""Counts of what was checked, not of breaches: every other count must be 0."""
+
+
+def breached(counts: dict[str, int]) -> dict[str, int]:
+    return {name: value for name, value in counts.items() if name not in TALLIES and value}
 
 
 @dataclass
@@ -57,7 +66,11 @@ def outcome(body: Manifest) -> str:
 
 
 def count(
-    state: State, wanted: dict[tuple[str, str, str], Manifest], deleted: Deleted, log: str
+    state: State,
+    wanted: dict[tuple[str, str, str], Manifest],
+    deleted: Deleted,
+    log: str,
+    secrets: set[str],
 ) -> tuple[dict[str, int], list[str]]:
     """The invariant counts, and a line for each breach."""
     stratus = {key(b): b for b in listed(state, STRATUS_KINDS)}
@@ -111,6 +124,9 @@ def count(
     store_orphans = _store_orphans(state, deleted)
     breaches += store_orphans
     tracebacks = log.count("Traceback (most recent call last)")
+    watched = secrets | _bucket_secret_keys(children)
+    leaks = _secret_leaks(state, stratus, watched, log)
+    breaches += leaks
     counts = {
         "objects": len(wanted),
         "unconverged": unconverged,
@@ -120,6 +136,8 @@ def count(
         "leakedAddresses": len(leaked),
         "usageMismatches": len(usage),
         "tracebacks": tracebacks,
+        "leakedSecrets": len(leaks),
+        "secretsWatched": len(watched),
     }
     return counts, breaches
 
@@ -151,4 +169,31 @@ def _store_orphans(state: State, deleted: Deleted) -> list[str]:
     keys = set(users) & deleted.access_keys
     return [f"store bucket left: {b}" for b in sorted(buckets)] + [
         f"store user left: {k}" for k in sorted(keys)
+    ]
+
+
+def _bucket_secret_keys(children: list[Manifest]) -> set[str]:
+    """The secret keys the store issued to Buckets, as their credential Secrets hold them."""
+    return {
+        base64.b64decode(child["data"]["secretKey"]).decode()
+        for child in children
+        if child["kind"] == "Secret" and "secretKey" in (child.get("data") or {})
+    }
+
+
+def _secret_leaks(
+    state: State, stratus: dict[tuple[str, str, str], Manifest], secrets: set[str], log: str
+) -> list[str]:
+    """Where a secret shows that only its Secret should hold: the operator's log, an Event
+    (of any namespace), a status of a Stratus object."""
+    places = {
+        "the operator log": log,
+        "an Event": kubectl(state, "get", "events", "-A", "-o", "json"),
+        **{f"the status of {'/'.join(k)}": json.dumps(b.get("status")) for k, b in stratus.items()},
+    }
+    return [
+        f"a secret in {place}"
+        for value in sorted(secrets)
+        for place, text in places.items()
+        if value in text
     ]

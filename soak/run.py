@@ -11,9 +11,9 @@ import yaml
 
 from devcluster.cluster import State, run_kubectl
 from devcluster.operator import OperatorProcess
-from soak.churn import CHURNED, LABEL, Churn, Manifest, foundation
+from soak.churn import CHURNED, LABEL, Churn, Manifest, foundation, password_of
 from soak.faults import Faults
-from soak.invariants import STRATUS_RESOURCES, Deleted, count
+from soak.invariants import STRATUS_RESOURCES, Deleted, breached, count
 
 STUCK_AFTER = 60.0
 """A deleted object still there this many seconds after the churn ends is stuck."""
@@ -98,17 +98,18 @@ def soak(state: State, operator: OperatorProcess, plan: Plan) -> dict[str, Any]:
     churned = time.monotonic() - began
 
     wanted = {**{_key(m): m for m in base}, **churn.live}
+    secrets = {p for _, manifest in steps if (p := password_of(manifest))}
     ended = time.monotonic()
     stuck_at_60s: int | None = None
     while True:
         with operator.log.open("rb") as handle:
             handle.seek(log_start)
             log = handle.read().decode(errors="replace")
-        counts, breaches = count(state, wanted, deleted, log)
+        counts, breaches = count(state, wanted, deleted, log, secrets)
         waited = time.monotonic() - ended
         if stuck_at_60s is None and waited >= STUCK_AFTER:
             stuck_at_60s = counts["stuckFinalizers"]
-        if all(v == 0 for k, v in counts.items() if k != "objects") or waited > plan.settle:
+        if not breached(counts) or waited > plan.settle:
             break
         time.sleep(10)
     counts["stuckFinalizers"] = max(counts["stuckFinalizers"], stuck_at_60s or 0)
