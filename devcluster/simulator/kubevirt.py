@@ -223,9 +223,9 @@ def _instance_printable_status(vmi: Manifest) -> str:
 
 def restart_required(vm: Manifest, vmi: Manifest | None) -> bool:
     """KubeVirt 1.6's RestartRequired: the live instance cannot take the template's volume
-    changes. Once set it stays until that instance ends (undoing the change does not clear it);
-    a condition older than the instance belongs to an earlier one, and a new instance starts
-    from the template, so it starts without."""
+    or size changes. Once set it stays until that instance ends (undoing the change does not
+    clear it); a condition older than the instance belongs to an earlier one, and a new
+    instance starts from the template, so it starts without."""
     if vmi is None or launcher.deleting(vmi):
         return False
     previous = conditions.find((vm.get("status") or {}).get("conditions"), "RestartRequired")
@@ -234,7 +234,20 @@ def restart_required(vm: Manifest, vmi: Manifest | None) -> bool:
         and previous["status"] == "True"
         and previous.get("lastTransitionTime", "") > vmi["metadata"].get("creationTimestamp", "")
     )
-    return sticky or hotplug.needs_restart(vm["spec"]["template"]["spec"], vmi["spec"])
+    template = vm["spec"]["template"]["spec"]
+    # An instancetype's sizes are applied to the instance, not the template: not compared.
+    changed_size = not vm["spec"].get("instancetype") and resized(template, vmi["spec"])
+    return sticky or changed_size or hotplug.needs_restart(template, vmi["spec"])
+
+
+def resized(template_spec: Manifest, instance_spec: Manifest) -> bool:
+    """CPU or memory changed: with the default rollout strategy (Stage) neither reaches a
+    running guest; they wait for the next start."""
+    sizes = [
+        {key: (spec.get("domain") or {}).get(key) for key in ("cpu", "memory", "resources")}
+        for spec in (template_spec, instance_spec)
+    ]
+    return sizes[0] != sizes[1]
 
 
 def vm_status(

@@ -322,13 +322,139 @@ def test_the_api_server_refuses_impossible_servers(
     assert message in refused.stderr
 
 
-def test_flavor_and_image_are_immutable(cluster: Cluster, tenant: Tenant) -> None:
+def test_the_image_is_immutable(cluster: Cluster, tenant: Tenant) -> None:
     ns = tenant.namespace
     cluster.apply(server("fixed", ns, tenant.small, image="cirros", powerState="Stopped"))
     refused = cluster.apply(
-        server("fixed", ns, tenant.large, image="cirros", powerState="Stopped"), check=False
+        server("fixed", ns, tenant.small, image=f"{ns}/other", powerState="Stopped"),
+        check=False,
     )
-    assert "flavor is immutable" in refused.stderr
+    assert "image is immutable" in refused.stderr
+
+
+def instance_size(cluster: Cluster, name: str, namespace: str) -> tuple[int, str, str]:
+    """The running instance's vCPUs, memory and the Flavor it was started in."""
+    found = cluster.get("vmi", name, namespace)
+    assert found is not None
+    domain = found["spec"]["domain"]
+    flavor = found["metadata"]["annotations"]["stratus.io/flavor"]
+    return domain["cpu"]["sockets"], domain["memory"]["guest"], flavor
+
+
+def reasons_of(cluster: Cluster, name: str, namespace: str) -> list[str]:
+    found = cluster.kubectl(
+        "get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}",
+        "-o", "jsonpath={.items[*].reason}",
+    )  # fmt: skip
+    return found.stdout.split()
+
+
+def test_a_resize_restarts_the_server_once_in_the_new_flavor(
+    cluster: Cluster, tenant: Tenant, operator: Operator
+) -> None:
+    ns = tenant.namespace
+    cluster.apply(server("rs", ns, tenant.small, image="cirros"))
+    active(cluster, "rs", ns)
+    first = instance_uid(cluster, "rs", ns)
+    assert instance_size(cluster, "rs", ns) == (1, "1Gi", tenant.small)
+
+    cluster.apply(server("rs", ns, tenant.large, image="cirros"))
+    cluster.wait("server/rs", f"jsonpath={{.status.flavor.name}}={tenant.large}", ns)
+    resized = active(cluster, "rs", ns)
+    second = instance_uid(cluster, "rs", ns)
+    assert second and second != first
+    assert instance_size(cluster, "rs", ns) == (4, "8Gi", tenant.large)
+    assert {"resizeOf", "resizedFrom"}.isdisjoint(resized["status"])
+    assert resized["status"]["flavor"] == {
+        "name": tenant.large, "vcpus": 4, "memory": "8Gi", "dedicatedCpu": False,
+    }  # fmt: skip
+    assert "Resizing" in reasons_of(cluster, "rs", ns)
+    project = cluster.get("project", ns)
+    assert project is not None
+    cluster.wait(f"project/{ns}", "jsonpath={.status.usage.cores}=4")
+    # A restarted operator finds the resize done, and restarts nothing.
+    operator.kill()
+    operator.start()
+    operator.assert_quiet("server", "rs", ns, kinds=("VirtualMachineInstance",))
+    assert instance_uid(cluster, "rs", ns) == second
+
+
+def test_a_stopped_server_takes_its_new_flavor_when_it_starts(
+    cluster: Cluster, tenant: Tenant
+) -> None:
+    ns = tenant.namespace
+    cluster.apply(server("cold", ns, tenant.small, image="cirros", powerState="Stopped"))
+    cluster.wait("server/cold", "condition=Ready", ns)
+    cluster.apply(server("cold", ns, tenant.large, image="cirros", powerState="Stopped"))
+    cluster.wait("server/cold", f"jsonpath={{.status.flavor.name}}={tenant.large}", ns)
+    cluster.wait("server/cold", "condition=Ready", ns)
+    assert cluster.get("vmi", "cold", ns) is None
+    cluster.apply(server("cold", ns, tenant.large, image="cirros", powerState="Running"))
+    active(cluster, "cold", ns)
+    assert instance_size(cluster, "cold", ns) == (4, "8Gi", tenant.large)
+
+
+def test_a_refused_resize_changes_nothing(cluster: Cluster, tenant: Tenant) -> None:
+    """No node can hold the new size, or its root disk is smaller: the Server runs on as it
+    was, in its phase, and says why; naming its own Flavor again ends the refusal."""
+    ns = tenant.namespace
+    smaller_disk = f"{ns}-t"
+    cluster.apply(
+        stratus_object("Flavor", smaller_disk, {"vcpus": 1, "memory": "1Gi", "disk": "1Gi"})
+    )
+    cluster.apply(server("stay", ns, tenant.small, image="cirros"))
+    active(cluster, "stay", ns)
+    before = instance_uid(cluster, "stay", ns)
+    refusals = {
+        tenant.huge: ("NoValidHost", "RamFilter eliminated 3"),
+        smaller_disk: (
+            "ResizeRefused",
+            f"Flavor {smaller_disk} has a 1Gi root disk, smaller than the 2Gi of {tenant.small}",
+        ),
+    }
+    for flavor, (reason, message) in refusals.items():
+        cluster.apply(server("stay", ns, flavor, image="cirros"))
+        condition = ready_condition(cluster, "stay", ns, reason)
+        assert message in condition["message"]
+        found = cluster.get("server", "stay", ns)
+        assert (found["status"]["phase"], found["status"]["flavor"]["name"]) == (
+            "Active", tenant.small,
+        )  # fmt: skip
+        assert instance_uid(cluster, "stay", ns) == before
+        assert instance_size(cluster, "stay", ns) == (1, "1Gi", tenant.small)
+        assert reason in reasons_of(cluster, "stay", ns)
+    cluster.apply(server("stay", ns, tenant.small, image="cirros"))
+    active(cluster, "stay", ns)
+    assert instance_uid(cluster, "stay", ns) == before
+
+
+def test_a_resize_beyond_the_quota_is_refused_with_the_numbers(
+    cluster: Cluster, operator: Operator, name: str
+) -> None:
+    flavors = {
+        f"{name}-s": {"vcpus": 1, "memory": "1Gi"},
+        f"{name}-l": {"vcpus": 4, "memory": "2Gi"},
+    }
+    provision_tenant(cluster, name, flavors, {"cores": 3})
+    small, large = flavors
+    cluster.apply(server("grow", name, small, image="cirros"))
+    active(cluster, "grow", name)
+    before = instance_uid(cluster, "grow", name)
+    cluster.apply(server("grow", name, large, image="cirros"))
+    condition = ready_condition(cluster, "grow", name, "QuotaExceeded")
+    assert "cores quota of Project" in condition["message"]
+    assert "0 used by other Servers + 4 requested > 3 allowed" in condition["message"]
+    found = cluster.get("server", "grow", name)
+    assert (found["status"]["phase"], found["status"]["flavor"]["name"]) == ("Active", small)
+    assert instance_uid(cluster, "grow", name) == before
+    cluster.wait(f"project/{name}", "jsonpath={.status.usage.cores}=1")
+    # The quota raised, the same resize goes through without another change to the Server.
+    cluster.kubectl(
+        "patch", "project", name, "--type=merge", "-p", '{"spec":{"quota":{"cores":4}}}'
+    )
+    cluster.wait("server/grow", f"jsonpath={{.status.flavor.name}}={large}", name, timeout=90)
+    active(cluster, "grow", name)
+    assert instance_size(cluster, "grow", name)[0] == 4
 
 
 def placed_hosts(cluster: Cluster, ns: str, names: list[str]) -> list[str]:

@@ -162,6 +162,7 @@ def test_each_network_is_a_bridged_multus_interface_with_its_address() -> None:
         {"name": "nic0", "multus": {"networkName": "acme/lan"}},
         {"name": "nic1", "multus": {"networkName": "shared/v6"}},
     ]
+    assert template["metadata"]["annotations"]["stratus.io/flavor"] == FLAVOR.name
     selection = json.loads(template["metadata"]["annotations"]["k8s.v1.cni.cncf.io/networks"])
     assert [(s["namespace"], s["name"], s["ips"]) for s in selection] == [
         ("acme", "lan", ["10.0.0.5/24"]),
@@ -277,6 +278,7 @@ def test_a_kata_pod_runs_the_registry_image_in_the_runtime_class_sized_by_the_fl
     assert "podAntiAffinity" in spec["affinity"]
     selection = json.loads(pod["metadata"]["annotations"]["k8s.v1.cni.cncf.io/networks"])
     assert selection[0]["ips"] == ["10.0.0.5/24"]
+    assert pod["metadata"]["annotations"]["stratus.io/flavor"] == "m1.small"
 
 
 def test_disk_names_are_dns_labels_even_for_long_volume_names() -> None:

@@ -574,3 +574,14 @@ def test_hotplug_statuses_match_the_upstream_schemas(upstream_schemas: Path) -> 
     changed["status"] = {k: v for k, v in status.items() if v is not None}
     assert conditions.find(changed["status"]["conditions"], "RestartRequired")
     jsonschema.validate(changed, schema("virtualmachine_v1.json"))
+
+
+def test_a_new_size_waits_for_the_next_start() -> None:
+    """KubeVirt's default rollout strategy: CPU and memory changes of a running machine are
+    RestartRequired, and an instance started from the new template is not."""
+    running = instance(vm(), "Running")
+    assert not kubevirt.restart_required(vm(), running)
+    bigger = vm()
+    bigger["spec"]["template"]["spec"]["domain"]["cpu"] = {"cores": 4}
+    assert kubevirt.restart_required(bigger, running)
+    assert not kubevirt.restart_required(bigger, instance(bigger, "Running"))

@@ -31,6 +31,7 @@ class ServerPhase(StrEnum):
     ACTIVE = "Active"
     SHUTOFF = "Shutoff"
     REBOOTING = "Rebooting"
+    RESIZING = "Resizing"
     ERROR = "Error"
     DELETING = "Deleting"
 
@@ -93,8 +94,10 @@ class ServerSpec(Model):
     )
 
     flavor: str = Field(
-        description="The Flavor: vCPUs, memory and root disk size. Immutable.",
-        json_schema_extra={**NAME, **validations(immutable("flavor"))},
+        description="The Flavor: vCPUs, memory and root disk size. Changing it resizes the "
+        "Server, as Nova does: the new Flavor is admitted against the quota and placement, and "
+        "a running Server restarts once in it. A Flavor with a smaller root disk is refused.",
+        json_schema_extra=NAME,
     )
     image: str | None = Field(
         default=None,
@@ -213,6 +216,14 @@ class ServerStatus(Status):
     )
     reboot_of: str | None = Field(
         default=None, description="The instance (uid) being rebooted, while phase is Rebooting."
+    )
+    resized_from: str | None = Field(
+        default=None,
+        description="The Flavor a resize under way started from, while phase is Resizing "
+        "(Nova's RESIZE): the instance of that Flavor is being replaced by one of the new.",
+    )
+    resize_of: str | None = Field(
+        default=None, description="The instance (uid) being replaced by a resize."
     )
 
 

@@ -3,12 +3,11 @@
 from stratus.api.server import ServerFlavor
 from stratus.builders.meta import Manifest, Owner, child
 from stratus.builders.server import (
-    MULTUS_NETWORKS,
     Disk,
     Interface,
     Placement,
     affinity,
-    multus_selection,
+    workload_annotations,
     workload_labels,
 )
 
@@ -50,8 +49,7 @@ def build_kata_pod(
     pod = child(
         "v1", "Pod", owner.name, owner, owner.namespace, workload_labels(owner.name, placement)
     )
-    if interfaces:
-        pod["metadata"]["annotations"] = {MULTUS_NETWORKS: multus_selection(interfaces)}
+    pod["metadata"]["annotations"] = workload_annotations(flavor.name, interfaces)
     spec: Manifest = {
         "runtimeClassName": runtime_class,
         "hostname": owner.name[:63],

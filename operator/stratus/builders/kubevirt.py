@@ -4,14 +4,13 @@ from stratus.api.flavor import FlavorSpec
 from stratus.api.server import ServerFlavor
 from stratus.builders.meta import Manifest, Owner, child, secret_value
 from stratus.builders.server import (
-    MULTUS_NETWORKS,
     Boot,
     Disk,
     Interface,
     Placement,
     affinity,
     mac_address,
-    multus_selection,
+    workload_annotations,
     workload_labels,
 )
 
@@ -169,9 +168,10 @@ def build_virtual_machine(
         template_spec["affinity"] = scheduling
     if readiness_probe:
         template_spec["readinessProbe"] = readiness_probe
-    template_metadata: Manifest = {"labels": workload_labels(owner.name, placement)}
-    if interfaces:
-        template_metadata["annotations"] = {MULTUS_NETWORKS: multus_selection(interfaces)}
+    template_metadata: Manifest = {
+        "labels": workload_labels(owner.name, placement),
+        "annotations": workload_annotations(flavor.name, interfaces),
+    }
     machine = child(VM_API_VERSION, "VirtualMachine", owner.name, owner, owner.namespace)
     machine["spec"] = {
         "runStrategy": "Always" if running else "Halted",

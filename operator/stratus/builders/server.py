@@ -14,6 +14,8 @@ LABEL_SERVER_GROUP = f"{GROUP}/server-group"
 ZONE_LABEL = "topology.kubernetes.io/zone"
 HOSTNAME_LABEL = "kubernetes.io/hostname"
 MULTUS_NETWORKS = "k8s.v1.cni.cncf.io/networks"
+FLAVOR_ANNOTATION = f"{GROUP}/flavor"
+"""On the instance (VMI or Pod): the Flavor it was started in, which a resize replaces."""
 SOFT_WEIGHT = 100
 
 
@@ -92,6 +94,14 @@ def workload_labels(server: str, placement: Placement) -> dict[str, str]:
     if placement.group:
         labels[LABEL_SERVER_GROUP] = placement.group
     return labels
+
+
+def workload_annotations(flavor: str, interfaces: list[Interface]) -> dict[str, str]:
+    """Annotations of the instance: its Flavor, and the Multus selection of its Networks."""
+    annotations = {FLAVOR_ANNOTATION: flavor}
+    if interfaces:
+        annotations[MULTUS_NETWORKS] = multus_selection(interfaces)
+    return annotations
 
 
 def affinity(placement: Placement) -> Manifest | None:

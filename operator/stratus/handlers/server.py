@@ -1,13 +1,14 @@
 """Server handlers: resolve what a Server needs, place and admit it, give it addresses, keep its
-VirtualMachine (or Kata Pod) as the spec says, reboot it once per request, and on deletion
-release everything it held.
+VirtualMachine (or Kata Pod) as the spec says, reboot it once per request, resize it when its
+Flavor changes, and on deletion release everything it held.
 
 A pass goes through phases in order, each owning one condition beside Ready, as Cluster API's
 machine controller does: QuotaAdmitted (the Flavor is admitted against the Project's quota),
 AddressesAllocated (every interface has its address), WorkloadReady (placement and the
 VirtualMachine or Pod). A phase that fails sets its condition False and stops the pass."""
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,7 @@ from stratus.builders.kubevirt import (
 )
 from stratus.builders.meta import ChildRef, Children, Manifest, Owner, read_secret_value
 from stratus.builders.server import (
+    FLAVOR_ANNOTATION,
     LABEL_SERVER,
     Boot,
     Disk,
@@ -48,7 +50,7 @@ from stratus.builders.server import (
 from stratus.config import settings
 from stratus.constants import API_VERSION, GROUP, VERSION
 from stratus.core import kube
-from stratus.core.errors import DependencyNotReady, InvalidInput, WaitingForEvent
+from stratus.core.errors import DependencyNotReady, InvalidInput, StratusError, WaitingForEvent
 from stratus.core.indexes import index
 from stratus.core.parents import Parent, dependency_key, own_pass, parent_key, register, run
 from stratus.core.quota import admit_server, refresh_usage
@@ -271,6 +273,40 @@ def resolve_key(owner: Owner, spec: ServerSpec) -> str | None:
     return str(key_pair["spec"]["publicKey"])
 
 
+def wanted_flavor(body: kopf.Body, spec: ServerSpec) -> ServerFlavor:
+    """The Flavor as admitted, kept like Nova keeps it; or, when the spec names another, the
+    one a resize goes to, if it keeps the root disk."""
+    admitted = parse_status(ServerStatus, body).flavor
+    if admitted is not None and admitted.name == spec.flavor:
+        return admitted
+    with refused_resize_keeps_phase(body, resizing=admitted is not None):
+        flavor = resolve_flavor(spec.flavor, str(body["metadata"]["namespace"]))
+        if admitted is not None and shrinks(admitted, flavor):
+            raise InvalidInput(
+                "ResizeRefused",
+                f"Flavor {flavor.name} has a {flavor.disk} root disk, smaller than the "
+                f"{admitted.disk} of {admitted.name}: a root disk never shrinks",
+            )
+    return flavor
+
+
+def shrinks(old: ServerFlavor, new: ServerFlavor) -> bool:
+    """Whether a resize would shrink the root disk, which no guest file system survives."""
+    return bool(old.disk and new.disk and amount(new.disk) < amount(old.disk))
+
+
+@contextlib.contextmanager
+def refused_resize_keeps_phase(body: Mapping[str, Any], resizing: bool) -> Iterator[None]:
+    """A resize refused (quota, placement, a smaller disk) leaves the Server as it was,
+    running or stopped: Ready=False says why, the phase stays."""
+    try:
+        yield
+    except StratusError as refused:
+        if resizing:
+            refused.phase = waiting_phase(body)
+        raise
+
+
 def resolve_placement(owner: Owner, spec: ServerSpec) -> Placement:
     if not spec.server_group:
         return Placement(zone=spec.availability_zone)
@@ -291,8 +327,7 @@ def resolve(body: kopf.Body, spec: ServerSpec, workload: Manifest | None) -> Inp
     owner = Owner.of(body)
     namespace = str(owner.namespace)
     resolve_security_groups(namespace, spec)
-    admitted = parse_status(ServerStatus, body).flavor
-    flavor = admitted or resolve_flavor(spec.flavor, namespace)
+    flavor = wanted_flavor(body, spec)
     boot, registry = resolve_boot(owner, spec, flavor, workload)
     disks, waiting = resolve_disks(owner, spec, workload)
     return Inputs(
@@ -431,7 +466,7 @@ def ensure_server(body: kopf.Body) -> Outcome:
         admitted = admit(body, spec, inputs, workload)
         interfaces = interfaces_of(owner, spec, inputs, allocate_missing=True)
         apply_workload(build_children(owner, spec, inputs, interfaces), workload)
-    outcome = observe(body, spec, inputs.waiting, reboot(body, spec))
+    outcome = observe(body, spec, inputs.waiting, reboot(body, spec) | resize(body, spec))
     allocated = Check(True, "Allocated", _addresses_message(interfaces))
     outcome.checks = {
         ServerCondition.QUOTA_ADMITTED: admitted,
@@ -450,15 +485,19 @@ def exclusive_keys(namespace: str, spec: ServerSpec) -> list[str]:
 
 def admit(body: kopf.Body, spec: ServerSpec, inputs: Inputs, workload: Manifest | None) -> Check:
     """Placement first (a Server no node can hold takes no quota), then the Flavor against the
-    Project's quota, once: the admission is kept in status.flavor from then on."""
+    Project's quota, once: the admission is kept in status.flavor from then on. A resize is
+    admitted the same way, for the new Flavor in place of the old."""
     owner = Owner.of(body)
     namespace = str(owner.namespace)
-    if workload is None and spec.power_state == "Running":
-        nodes = inventory.current().nodes()
-        hosts_for(nodes, placement_request(namespace, spec, inputs.flavor, inputs.placement))
-    if parse_status(ServerStatus, body).flavor is None:
-        admit_server(body, inputs.flavor.model_dump(by_alias=True, exclude_none=True))
-        refresh_usage(namespace)
+    admitted = parse_status(ServerStatus, body).flavor
+    resizing = admitted is not None and admitted.name != inputs.flavor.name
+    with refused_resize_keeps_phase(body, resizing):
+        if (workload is None or resizing) and spec.power_state == "Running":
+            nodes = inventory.current().nodes()
+            hosts_for(nodes, placement_request(namespace, spec, inputs.flavor, inputs.placement))
+        if admitted is None or resizing:
+            admit_server(body, inputs.flavor.model_dump(by_alias=True, exclude_none=True))
+            refresh_usage(namespace)
     flavor = inputs.flavor
     return Check(True, "Admitted", f"{flavor.name}: {flavor.vcpus} vCPUs, {flavor.memory}")
 
@@ -483,9 +522,7 @@ def reboot(body: kopf.Body, spec: ServerSpec) -> dict[str, Any]:
     requested = spec.reboot_requested_at
     if requested is None or requested == status.rebooted_for:
         return {}
-    api_version, kind = (
-        ("v1", "Pod") if spec.runtime == "kata" else (VM_API_VERSION, "VirtualMachineInstance")
-    )
+    api_version, kind = instance_kind(spec)
     instance = kube.read(api_version, kind, owner.name, owner.namespace)
     uid = (
         None
@@ -503,6 +540,39 @@ def reboot(body: kopf.Body, spec: ServerSpec) -> dict[str, Any]:
         pending = uid
     kube.delete(api_version, kind, owner.name, owner.namespace, uid=pending)
     return {"rebootOf": pending}
+
+
+def resize(body: kopf.Body, spec: ServerSpec) -> dict[str, Any]:
+    """Carry a resize through: an instance started in another Flavor than the admitted one is
+    replaced once, under its uid (recorded before it is deleted, as for a reboot), and the
+    next starts in the admitted Flavor. KubeVirt would only mark the machine RestartRequired.
+    An instance that predates the Flavor annotation is never restarted for it."""
+    owner = Owner.of(body)
+    status = parse_status(ServerStatus, body)
+    admitted = status.flavor.name if status.flavor else None
+    api_version, kind = instance_kind(spec)
+    instance = kube.read(api_version, kind, owner.name, owner.namespace)
+    live = instance is not None and not workload_status.deleting(instance)
+    annotations = (instance or {}).get("metadata", {}).get("annotations") or {}
+    started_in = annotations.get(FLAVOR_ANNOTATION) if live else None
+    if spec.power_state == "Stopped" or (live and started_in in (None, admitted)):
+        under_way = status.resized_from or status.resize_of
+        return {"resizedFrom": None, "resizeOf": None} if under_way else {}
+    if not live or instance is None:
+        return {}  # the old instance is going, or the new one is not made yet
+    uid = instance["metadata"]["uid"]
+    fields = {"resizeOf": uid, "resizedFrom": status.resized_from or started_in}
+    if status.resize_of != uid:
+        commit_status(body, fields)
+    kube.delete(api_version, kind, owner.name, owner.namespace, uid=uid)
+    return fields
+
+
+def instance_kind(spec: ServerSpec) -> tuple[str, str]:
+    """What runs a started Server: a Pod (kata), or a VirtualMachineInstance."""
+    if spec.runtime == "kata":
+        return "v1", "Pod"
+    return VM_API_VERSION, "VirtualMachineInstance"
 
 
 # --- status ----------------------------------------------------------------------------
@@ -543,6 +613,9 @@ def observe(
     }
     if status.get("rebootOf"):
         return Outcome(ServerPhase.REBOOTING, False, "Rebooting", "rebooting", fields, checks)
+    if status.get("resizeOf"):
+        message = f"resizing from {status.get('resizedFrom')} to {spec.flavor}"
+        return Outcome(ServerPhase.RESIZING, False, "Resizing", message, fields, checks)
     if waiting and state.ready:
         return Outcome(state.phase, False, "VolumeNotReady", "; ".join(waiting), fields, checks)
     return Outcome(state.phase, state.ready, state.reason, state.message, fields, checks)
@@ -563,7 +636,7 @@ def observe_server(body: kopf.Body) -> Outcome:
     spec = parse_spec(ServerSpec, body)
     owner = Owner.of(body)
     _, waiting = resolve_disks(owner, spec, workload_of(owner, spec))
-    return observe(body, spec, waiting, reboot(body, spec))
+    return observe(body, spec, waiting, reboot(body, spec) | resize(body, spec))
 
 
 # --- deletion --------------------------------------------------------------------------
