@@ -84,11 +84,19 @@ async def detail(request: Request) -> Response:
     name = request.path_params["name"]
     # The Events first: the Server, read after them, is as new as the version watched from.
     events, version = await events_of(place, "Server", name)
-    server, (volumes, _) = await gather(
-        place.kube.get(SERVERS, name, place.namespace), listing(place, VOLUMES)
+    server, (volumes, _), flavors = await gather(
+        place.kube.get(SERVERS, name, place.namespace),
+        listing(place, VOLUMES),
+        offered_flavors(place),
     )
     template = "servers/_detail.html" if fragment(request) else "servers/detail.html"
-    context = {"server": server, "events": events, "volumes": volumes, "version": version}
+    context = {
+        "server": server,
+        "events": events,
+        "volumes": volumes,
+        "version": version,
+        "flavors": [flavor["metadata"]["name"] for flavor in flavors],
+    }
     return page(place, template, **context)
 
 
@@ -110,6 +118,12 @@ async def reboot(place: Visit, name: str, _: Form) -> str:
     return f"Server {name} is asked to reboot."
 
 
+async def resize(place: Visit, name: str, form: Form) -> str:
+    flavor = form.text("flavor")
+    await place.kube.patch(SERVERS, name, manifests.resize_server(flavor), place.namespace)
+    return f"Server {name} is asked to resize to {flavor}."
+
+
 async def change_volumes(place: Visit, name: str, volume: str, attaching: bool) -> str:
     """Add a Volume to the Server's, or take it away, unless someone changed the Server since
     it was read (the API server then refuses, and the person tries again)."""
@@ -128,7 +142,14 @@ async def detach(place: Visit, name: str, form: Form) -> str:
     return await change_volumes(place, name, form.text("volume"), attaching=False)
 
 
-ACTIONS = {"start": start, "stop": stop, "reboot": reboot, "attach": attach, "detach": detach}
+ACTIONS = {
+    "start": start,
+    "stop": stop,
+    "reboot": reboot,
+    "resize": resize,
+    "attach": attach,
+    "detach": detach,
+}
 
 
 routes = [
