@@ -457,6 +457,54 @@ def test_a_resize_beyond_the_quota_is_refused_with_the_numbers(
     assert instance_size(cluster, "grow", name)[0] == 4
 
 
+def test_a_shelved_server_keeps_disks_and_addresses_and_gives_back_cores_and_memory(
+    cluster: Cluster, operator: Operator, name: str
+) -> None:
+    flavors = {
+        f"{name}-s": {"vcpus": 1, "memory": "1Gi"},
+        f"{name}-l": {"vcpus": 4, "memory": "2Gi"},
+    }
+    provision_tenant(cluster, name, flavors, {"cores": 4})
+    small, large = flavors
+    networks = [{"network": "lan"}]
+    cluster.apply(server("big", name, large, image="cirros", networks=networks))
+    running = active(cluster, "big", name)
+    cluster.apply(server("late", name, small, image="cirros"))
+    ready_condition(cluster, "late", name, "QuotaExceeded")
+
+    cluster.apply(
+        server("big", name, large, image="cirros", networks=networks, powerState="Shelved")
+    )
+    cluster.wait("server/big", "jsonpath={.status.phase}=Shelved", name, timeout=90)
+    shelved = cluster.get("server", "big", name)
+    ready = next(c for c in shelved["status"]["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"], shelved["status"]["shelved"]) == (
+        "True",
+        "Shelved",
+        True,
+    )
+    assert shelved["status"]["addresses"] == running["status"]["addresses"]
+    assert cluster.get("vmi", "big", name) is None
+    assert cluster.get("datavolume", "big-root", name) is not None
+    # Its cores are free: the Server the quota refused is admitted without being touched.
+    active(cluster, "late", name)
+    cluster.wait(f"project/{name}", "jsonpath={.status.usage.cores}=1")
+    header, row = cluster.kubectl("get", "server", "big", "-n", name).stdout.splitlines()
+    columns = dict(zip(header.split(), row.split(), strict=False))
+    assert (columns["POWER"], columns["PHASE"]) == ("Shelved", "Shelved"), columns
+
+    # Unshelving goes through the quota again: refused while "late" holds a core.
+    cluster.apply(server("big", name, large, image="cirros", networks=networks))
+    condition = ready_condition(cluster, "big", name, "QuotaExceeded")
+    assert "1 used by other Servers + 4 requested > 4 allowed" in condition["message"]
+    assert cluster.get("server", "big", name)["status"]["phase"] == "Shelved"
+    cluster.kubectl("delete", "server", "late", "-n", name)
+    unshelved = active(cluster, "big", name)
+    assert unshelved["status"]["addresses"] == running["status"]["addresses"]
+    assert "shelved" not in unshelved["status"]
+    cluster.wait(f"project/{name}", "jsonpath={.status.usage.cores}=4")
+
+
 def placed_hosts(cluster: Cluster, ns: str, names: list[str]) -> list[str]:
     return [active(cluster, n, ns)["status"]["host"] for n in names]
 

@@ -32,6 +32,7 @@ class ServerPhase(StrEnum):
     SHUTOFF = "Shutoff"
     REBOOTING = "Rebooting"
     RESIZING = "Resizing"
+    SHELVED = "Shelved"
     ERROR = "Error"
     DELETING = "Deleting"
 
@@ -141,8 +142,11 @@ class ServerSpec(Model):
         description="cloud-init user data (#cloud-config, a script, ...). Immutable.",
         json_schema_extra=validations(immutable("userData")),
     )
-    power_state: Literal["Running", "Stopped"] = Field(
-        default="Running", description="Running or Stopped."
+    power_state: Literal["Running", "Stopped", "Shelved"] = Field(
+        default="Running",
+        description="Running, Stopped, or Shelved (Nova's shelve: stopped, its disks and "
+        "addresses kept, its vCPUs and memory no longer counted against the quota; Running "
+        "again unshelves it through placement and the quota).",
     )
     availability_zone: str | None = Field(
         default=None,
@@ -217,6 +221,11 @@ class ServerStatus(Status):
     reboot_of: str | None = Field(
         default=None, description="The instance (uid) being rebooted, while phase is Rebooting."
     )
+    shelved: bool | None = Field(
+        default=None,
+        description="Shelved and its instance gone: its vCPUs and memory are not counted "
+        "against the Project's quota until it is unshelved.",
+    )
     resized_from: str | None = Field(
         default=None,
         description="The Flavor a resize under way started from, while phase is Resizing "
@@ -240,7 +249,7 @@ SERVER = Kind(
         PrinterColumn("Runtime", ".spec.runtime", priority=1),
         PrinterColumn("Host", ".status.host"),
         PrinterColumn("Zone", ".status.zone", priority=1),
-        PrinterColumn("Power", ".spec.powerState", priority=1),
+        PrinterColumn("Power", ".spec.powerState"),
         PHASE_COLUMN,
         READY_COLUMN,
     ),

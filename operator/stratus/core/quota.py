@@ -45,11 +45,17 @@ def usage_of(namespace: str) -> dict[str, int | str]:
     return tally({kind: kube.list_objects(API_VERSION, kind, namespace) for kind in COUNTED_KINDS})
 
 
+def _holds_flavor(server: kube.Manifest) -> bool:
+    """Admitted, and not shelved: a shelved Server holds no vCPU and no memory."""
+    status = server.get("status") or {}
+    return bool(status.get("flavor")) and not status.get("shelved")
+
+
 def tally(objects: Mapping[str, list[kube.Manifest]]) -> dict[str, int | str]:
     """Usage in the quota's units, from a namespace's objects of COUNTED_KINDS by kind."""
     present = {kind: _present(list(objects.get(kind, []))) for kind in COUNTED_KINDS}
     servers, volumes = present["Server"], present["Volume"]
-    admitted = [s["status"]["flavor"] for s in servers if (s.get("status") or {}).get("flavor")]
+    admitted = [s["status"]["flavor"] for s in servers if _holds_flavor(s)]
     storage = sum(
         (amount(v["spec"]["size"]) for v in volumes if (v.get("status") or {}).get("claimName")),
         Decimal(0),
@@ -125,16 +131,20 @@ def admit_storage(body: Mapping[str, Any], size: str) -> None:
 
 
 def admit_server(body: Mapping[str, Any], flavor: Mapping[str, Any]) -> None:
-    """Admit a Server of `flavor` (as status.flavor records it), or raise QuotaExceeded."""
+    """Admit a Server of `flavor` (as status.flavor records it), or raise QuotaExceeded. A
+    shelved Server counts as a server, not for its vCPUs and memory; admitted, it is not
+    shelved any more."""
     namespace, server = body["metadata"]["namespace"], body["metadata"]["name"]
     project = project_of(namespace)
     with hold(f"quota/{namespace}"):
         if project is not None:
             quota = ProjectSpec.model_validate(project["spec"]).quota
-            others = [
+            servers = _admitted(namespace, "Server", "flavor")
+            others = [s["status"]["flavor"] for s in servers if s["metadata"]["name"] != server]
+            held = [
                 s["status"]["flavor"]
-                for s in _admitted(namespace, "Server", "flavor")
-                if s["metadata"]["name"] != server
+                for s in servers
+                if s["metadata"]["name"] != server and _holds_flavor(s)
             ]
             _check(
                 project,
@@ -143,19 +153,19 @@ def admit_server(body: Mapping[str, Any], flavor: Mapping[str, Any]) -> None:
                     ("servers", Decimal(len(others)), Decimal(1), _limit(quota.servers)),
                     (
                         "cores",
-                        Decimal(sum(int(f["vcpus"]) for f in others)),
+                        Decimal(sum(int(f["vcpus"]) for f in held)),
                         Decimal(flavor["vcpus"]),
                         _limit(quota.cores),
                     ),
                     (
                         "memory",
-                        sum((amount(f["memory"]) for f in others), Decimal(0)),
+                        sum((amount(f["memory"]) for f in held), Decimal(0)),
                         amount(flavor["memory"]),
                         _limit(quota.memory),
                     ),
                 ],
             )
-        commit_status(body, {"flavor": dict(flavor)})
+        commit_status(body, {"flavor": dict(flavor), "shelved": None})
 
 
 def _admitted(namespace: str, kind: str, mark: str) -> list[kube.Manifest]:

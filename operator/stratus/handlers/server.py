@@ -1,6 +1,6 @@
 """Server handlers: resolve what a Server needs, place and admit it, give it addresses, keep its
 VirtualMachine (or Kata Pod) as the spec says, reboot it once per request, resize it when its
-Flavor changes, and on deletion release everything it held.
+Flavor changes, shelve it, and on deletion release everything it held.
 
 A pass goes through phases in order, each owning one condition beside Ready, as Cluster API's
 machine controller does: QuotaAdmitted (the Flavor is admitted against the Project's quota),
@@ -107,7 +107,7 @@ def servers_by_dependency(body: kopf.Body, **_: Any) -> dict[str, kopf.Body]:
 def waiting_phase(body: Mapping[str, Any]) -> str:
     """A Server that runs keeps its phase while something it needs is not ready."""
     phase = (body.get("status") or {}).get("phase")
-    running = (ServerPhase.ACTIVE, ServerPhase.SHUTOFF)
+    running = (ServerPhase.ACTIVE, ServerPhase.SHUTOFF, ServerPhase.SHELVED)
     return phase if phase in running else ServerPhase.BUILDING
 
 
@@ -486,16 +486,18 @@ def exclusive_keys(namespace: str, spec: ServerSpec) -> list[str]:
 def admit(body: kopf.Body, spec: ServerSpec, inputs: Inputs, workload: Manifest | None) -> Check:
     """Placement first (a Server no node can hold takes no quota), then the Flavor against the
     Project's quota, once: the admission is kept in status.flavor from then on. A resize is
-    admitted the same way, for the new Flavor in place of the old."""
+    admitted the same way, for the new Flavor in place of the old, and so is an unshelve."""
     owner = Owner.of(body)
     namespace = str(owner.namespace)
-    admitted = parse_status(ServerStatus, body).flavor
+    status = parse_status(ServerStatus, body)
+    admitted, running = status.flavor, spec.power_state == "Running"
     resizing = admitted is not None and admitted.name != inputs.flavor.name
-    with refused_resize_keeps_phase(body, resizing):
-        if (workload is None or resizing) and spec.power_state == "Running":
+    unshelving = bool(status.shelved) and running
+    with refused_resize_keeps_phase(body, resizing or unshelving):
+        if (workload is None or resizing or unshelving) and running:
             nodes = inventory.current().nodes()
             hosts_for(nodes, placement_request(namespace, spec, inputs.flavor, inputs.placement))
-        if admitted is None or resizing:
+        if admitted is None or resizing or unshelving:
             admit_server(body, inputs.flavor.model_dump(by_alias=True, exclude_none=True))
             refresh_usage(namespace)
     flavor = inputs.flavor
@@ -531,7 +533,7 @@ def reboot(body: kopf.Body, spec: ServerSpec) -> dict[str, Any]:
     )
     pending = status.reboot_of
     done = {"rebootedFor": requested, "rebootOf": None}
-    if spec.power_state == "Stopped" or (pending and uid and uid != pending):
+    if spec.power_state != "Running" or (pending and uid and uid != pending):
         return done
     if pending is None:
         if uid is None:
@@ -555,7 +557,7 @@ def resize(body: kopf.Body, spec: ServerSpec) -> dict[str, Any]:
     live = instance is not None and not workload_status.deleting(instance)
     annotations = (instance or {}).get("metadata", {}).get("annotations") or {}
     started_in = annotations.get(FLAVOR_ANNOTATION) if live else None
-    if spec.power_state == "Stopped" or (live and started_in in (None, admitted)):
+    if spec.power_state != "Running" or (live and started_in in (None, admitted)):
         under_way = status.resized_from or status.resize_of
         return {"resizedFrom": None, "resizeOf": None} if under_way else {}
     if not live or instance is None:
@@ -611,6 +613,10 @@ def observe(
     checks: dict[str, Check] = {
         ServerCondition.WORKLOAD_READY: Check(state.ready, state.reason, state.message)
     }
+    if spec.power_state == "Shelved" and state.phase == ServerPhase.SHUTOFF:
+        shelve(body)
+        message = "shelved: its disks and addresses are kept, its vCPUs and memory are free"
+        state = workload_status.State(ServerPhase.SHELVED, True, "Shelved", message)
     if status.get("rebootOf"):
         return Outcome(ServerPhase.REBOOTING, False, "Rebooting", "rebooting", fields, checks)
     if status.get("resizeOf"):
@@ -619,6 +625,14 @@ def observe(
     if waiting and state.ready:
         return Outcome(state.phase, False, "VolumeNotReady", "; ".join(waiting), fields, checks)
     return Outcome(state.phase, state.ready, state.reason, state.message, fields, checks)
+
+
+def shelve(body: kopf.Body) -> None:
+    """Nova's shelve offload: once the instance is gone, its vCPUs and memory leave the
+    Project's usage (and the quota's count), until an unshelve admits them again."""
+    if not parse_status(ServerStatus, body).shelved:
+        commit_status(body, {"shelved": True})
+        refresh_usage(str(body["metadata"]["namespace"]))
 
 
 def addresses_of(owner: Owner, spec: ServerSpec) -> dict[str, list[str]]:

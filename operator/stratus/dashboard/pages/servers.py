@@ -113,6 +113,10 @@ async def stop(place: Visit, name: str, _: Form) -> str:
     return await power(place, name, "Stopped")
 
 
+async def shelve(place: Visit, name: str, _: Form) -> str:
+    return await power(place, name, "Shelved")
+
+
 async def reboot(place: Visit, name: str, _: Form) -> str:
     await place.kube.patch(SERVERS, name, manifests.reboot(now()), place.namespace)
     return f"Server {name} is asked to reboot."
@@ -146,6 +150,7 @@ ACTIONS = {
     "start": start,
     "stop": stop,
     "reboot": reboot,
+    "shelve": shelve,
     "resize": resize,
     "attach": attach,
     "detach": detach,
