@@ -374,7 +374,12 @@ def test_a_resize_restarts_the_server_once_in_the_new_flavor(
     cluster.wait(f"project/{ns}", "jsonpath={.status.usage.cores}=4")
     # A restarted operator finds the resize done, and restarts nothing.
     operator.kill()
+    resumed = len(operator.log_about(ns, "rs", "Resuming is processed"))
     operator.start()
+    cluster.wait_until(
+        "the restarted operator to resume the Server",
+        lambda: len(operator.log_about(ns, "rs", "Resuming is processed")) > resumed,
+    )
     operator.assert_quiet("server", "rs", ns, kinds=("VirtualMachineInstance",))
     assert instance_uid(cluster, "rs", ns) == second
 
@@ -490,7 +495,11 @@ def test_a_shelved_server_keeps_disks_and_addresses_and_gives_back_cores_and_mem
     active(cluster, "late", name)
     cluster.wait(f"project/{name}", "jsonpath={.status.usage.cores}=1")
     header, row = cluster.kubectl("get", "server", "big", "-n", name).stdout.splitlines()
-    columns = dict(zip(header.split(), row.split(), strict=False))
+    starts = [header.index(title) for title in header.split()]
+    columns = {
+        header[start:end].strip(): row[start:end].strip()
+        for start, end in zip(starts, [*starts[1:], None], strict=True)
+    }
     assert (columns["POWER"], columns["PHASE"]) == ("Shelved", "Shelved"), columns
 
     # Unshelving goes through the quota again: refused while "late" holds a core.

@@ -498,7 +498,8 @@ def admit(body: kopf.Body, spec: ServerSpec, inputs: Inputs, workload: Manifest 
             nodes = inventory.current().nodes()
             hosts_for(nodes, placement_request(namespace, spec, inputs.flavor, inputs.placement))
         if admitted is None or resizing or unshelving:
-            admit_server(body, inputs.flavor.model_dump(by_alias=True, exclude_none=True))
+            # Every field, unset ones as null: a resize's merge patch must drop the old disk.
+            admit_server(body, inputs.flavor.model_dump(by_alias=True))
             refresh_usage(namespace)
     flavor = inputs.flavor
     return Check(True, "Admitted", f"{flavor.name}: {flavor.vcpus} vCPUs, {flavor.memory}")
