@@ -178,6 +178,19 @@ def test_stopping_and_starting_a_server(cluster: Cluster, tenant: Tenant) -> Non
     assert active(cluster, "app", ns)["status"]["host"]
 
 
+def restart_and_watch_quietly(cluster: Cluster, operator: Operator, name: str, ns: str) -> None:
+    """The operator killed and started: once it has resumed the Server, it leaves the Server
+    and its instance alone."""
+    operator.kill()
+    resumed = len(operator.log_about(ns, name, "Resuming is processed"))
+    operator.start()
+    cluster.wait_until(
+        "the restarted operator to resume the Server",
+        lambda: len(operator.log_about(ns, name, "Resuming is processed")) > resumed,
+    )
+    operator.assert_quiet("server", name, ns, kinds=("VirtualMachineInstance",))
+
+
 def test_a_reboot_request_restarts_the_instance_exactly_once(
     cluster: Cluster, tenant: Tenant, operator: Operator
 ) -> None:
@@ -193,14 +206,7 @@ def test_a_reboot_request_restarts_the_instance_exactly_once(
     # A restarted operator sees the same request again, and must not reboot a second time:
     # resuming the Server and for a while after, it deletes no instance (it has no other
     # reason to write one) and leaves the Server as it is.
-    operator.kill()
-    resumed = len(operator.log_about(ns, "rb", "Resuming is processed"))
-    operator.start()
-    cluster.wait_until(
-        "the restarted operator to resume the Server",
-        lambda: len(operator.log_about(ns, "rb", "Resuming is processed")) > resumed,
-    )
-    operator.assert_quiet("server", "rb", ns, kinds=("VirtualMachineInstance",))
+    restart_and_watch_quietly(cluster, operator, "rb", ns)
     assert operator.writes("VirtualMachineInstance") == 0
     assert instance_uid(cluster, "rb", ns) == second
     assert "rebootOf" not in cluster.get("server", "rb", ns)["status"]
@@ -369,18 +375,9 @@ def test_a_resize_restarts_the_server_once_in_the_new_flavor(
         "name": tenant.large, "vcpus": 4, "memory": "8Gi", "dedicatedCpu": False,
     }  # fmt: skip
     assert "Resizing" in reasons_of(cluster, "rs", ns)
-    project = cluster.get("project", ns)
-    assert project is not None
     cluster.wait(f"project/{ns}", "jsonpath={.status.usage.cores}=4")
     # A restarted operator finds the resize done, and restarts nothing.
-    operator.kill()
-    resumed = len(operator.log_about(ns, "rs", "Resuming is processed"))
-    operator.start()
-    cluster.wait_until(
-        "the restarted operator to resume the Server",
-        lambda: len(operator.log_about(ns, "rs", "Resuming is processed")) > resumed,
-    )
-    operator.assert_quiet("server", "rs", ns, kinds=("VirtualMachineInstance",))
+    restart_and_watch_quietly(cluster, operator, "rs", ns)
     assert instance_uid(cluster, "rs", ns) == second
 
 
@@ -433,15 +430,21 @@ def test_a_refused_resize_changes_nothing(cluster: Cluster, tenant: Tenant) -> N
     assert instance_uid(cluster, "stay", ns) == before
 
 
-def test_a_resize_beyond_the_quota_is_refused_with_the_numbers(
-    cluster: Cluster, operator: Operator, name: str
-) -> None:
+def tenant_with_cores(cluster: Cluster, name: str, cores: int) -> tuple[str, str]:
+    """A Project of `cores` vCPUs of quota, and its Flavors of 1 and of 4 vCPUs."""
     flavors = {
         f"{name}-s": {"vcpus": 1, "memory": "1Gi"},
         f"{name}-l": {"vcpus": 4, "memory": "2Gi"},
     }
-    provision_tenant(cluster, name, flavors, {"cores": 3})
+    provision_tenant(cluster, name, flavors, {"cores": cores})
     small, large = flavors
+    return small, large
+
+
+def test_a_resize_beyond_the_quota_is_refused_with_the_numbers(
+    cluster: Cluster, operator: Operator, name: str
+) -> None:
+    small, large = tenant_with_cores(cluster, name, 3)
     cluster.apply(server("grow", name, small, image="cirros"))
     active(cluster, "grow", name)
     before = instance_uid(cluster, "grow", name)
@@ -465,12 +468,7 @@ def test_a_resize_beyond_the_quota_is_refused_with_the_numbers(
 def test_a_shelved_server_keeps_disks_and_addresses_and_gives_back_cores_and_memory(
     cluster: Cluster, operator: Operator, name: str
 ) -> None:
-    flavors = {
-        f"{name}-s": {"vcpus": 1, "memory": "1Gi"},
-        f"{name}-l": {"vcpus": 4, "memory": "2Gi"},
-    }
-    provision_tenant(cluster, name, flavors, {"cores": 4})
-    small, large = flavors
+    small, large = tenant_with_cores(cluster, name, 4)
     networks = [{"network": "lan"}]
     cluster.apply(server("big", name, large, image="cirros", networks=networks))
     running = active(cluster, "big", name)
