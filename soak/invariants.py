@@ -1,7 +1,6 @@
 """What must hold once the soak's faults stop, each counted by code from what the API server
 and the object store say: 0 is the only passing count."""
 
-import base64
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from minio.credentials.providers import StaticProvider
 
 from devcluster.cluster import MINIO_PASSWORD, MINIO_USER, State, kubectl
 from soak.churn import LABEL, READY, Manifest, expected_reasons
+from stratus.builders.meta import read_secret_value
 from stratus.core.quota import tally
 
 STRATUS_KINDS = [
@@ -175,7 +175,7 @@ def _store_orphans(state: State, deleted: Deleted) -> list[str]:
 def _bucket_secret_keys(children: list[Manifest]) -> set[str]:
     """The secret keys the store issued to Buckets, as their credential Secrets hold them."""
     return {
-        base64.b64decode(child["data"]["secretKey"]).decode()
+        read_secret_value(child["data"]["secretKey"])
         for child in children
         if child["kind"] == "Secret" and "secretKey" in (child.get("data") or {})
     }
