@@ -18,6 +18,7 @@ from kubernetes.client.exceptions import ApiException
 
 from stratus.api import KINDS
 from stratus.api.crd import Kind, build_crd
+from stratus.api.project import PROJECT
 from stratus.constants import API_VERSION
 from stratus.core import kube
 from stratus.core.errors import StratusError
@@ -170,9 +171,6 @@ def project(cluster: Cluster, operator: Operator) -> Iterator[str]:
     cluster.wait(f"project/{created}", "condition=Ready")
     yield created
     cluster.kubectl("delete", "project", created, "--wait=false")
-
-
-PROJECT = next(kind for kind in USER_KINDS if kind.kind == "Project")
 
 
 @pytest.mark.parametrize("kind", USER_KINDS, ids=[kind.kind for kind in USER_KINDS])
