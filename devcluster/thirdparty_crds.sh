@@ -16,7 +16,7 @@ source "$here/versions.env"
 out=${1:?usage: $0 OUTPUT_DIR}
 cache=${STRATUS_CACHE:-$HOME/.cache/stratus}
 
-crds=(virtualmachines.kubevirt.io virtualmachineinstances.kubevirt.io
+crds=(virtualmachines.kubevirt.io virtualmachineinstances.kubevirt.io virtualmachineinstancemigrations.kubevirt.io
   virtualmachineinstancetypes.instancetype.kubevirt.io virtualmachineclusterinstancetypes.instancetype.kubevirt.io
   virtualmachinepreferences.instancetype.kubevirt.io virtualmachineclusterpreferences.instancetype.kubevirt.io
   virtualmachineclones.clone.kubevirt.io datavolumes.cdi.kubevirt.io datasources.cdi.kubevirt.io
@@ -81,6 +81,10 @@ CRDS = {
         column("NodeName", ".status.nodeName"), READY,
         column("Live-Migratable", ".status.conditions[?(@.type=='LiveMigratable')].status", priority=1),
         column("Paused", ".status.conditions[?(@.type=='Paused')].status", priority=1)]),
+    "virtualmachineinstancemigration": ("VirtualMachineInstanceMigration", "kubevirt.io", "Namespaced",
+        ["vmim", "vmims"], ["all"], CORE, STATUS, [
+        column("Phase", ".status.phase", description="The current phase of VM instance migration"),
+        column("VMI", ".spec.vmiName", description="The name of the VMI to perform the migration on")]),
     "virtualmachineinstancetype": ("VirtualMachineInstancetype", "instancetype.kubevirt.io", "Namespaced",
         ["vminstancetype", "vminstancetypes", "vmf", "vmfs"], ["all"],
         instancetype_versions("VirtualMachineInstancetypes"), None, None),

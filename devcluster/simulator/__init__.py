@@ -4,9 +4,9 @@ Nothing on the local cluster can run a virtual machine, so this program plays th
 as seen through the Kubernetes API: a CSI external-provisioner and resizer (`storage`), the CSI
 snapshot controllers (`snapshots`), CDI's DataVolume controller (`cdi`), and KubeVirt's
 VirtualMachine and VirtualMachineInstance controllers (`kubevirt`, `launcher`) with their
-declarative volume hotplug (`hotplug`). The real kube-controller-manager, kube-scheduler and
-KWOK do the rest: they bind the volumes it provisions, place the virt-launcher pods it creates
-and mark them Running.
+declarative volume hotplug (`hotplug`) and live migration (`migration`). The real
+kube-controller-manager, kube-scheduler and KWOK do the rest: they bind the volumes it
+provisions, place the virt-launcher pods it creates and mark them Running.
 
 It is test tooling of `devcluster/`, started by `python -m devcluster up`. The Stratus operator
 never depends on it: in a real cluster, KubeVirt, CDI and a CSI driver do this work.

@@ -11,10 +11,16 @@ from typing import Any
 
 import kopf
 
-from devcluster.simulator import cdi, kube, kubevirt, snapshots, storage
+from devcluster.simulator import cdi, kube, kubevirt, migration, snapshots, storage
 
 PREFIX = "simulator.devcluster.stratus.io"
-HANDLER_MODULES = (storage, snapshots, cdi, kubevirt)  # importing them registers their handlers
+HANDLER_MODULES = (
+    storage,
+    snapshots,
+    cdi,
+    kubevirt,
+    migration,
+)  # importing them registers their handlers
 
 
 class QuietSuccess(logging.Filter):

@@ -78,7 +78,10 @@ def claim_spec(dv: Manifest, default_class: str | None, source_size: str | None)
         claim = copy.deepcopy(spec["pvc"])
     else:
         claim = copy.deepcopy(spec.get("storage") or {})
-        claim.setdefault("accessModes", ["ReadWriteOnce"])
+        # CDI takes what the storage API leaves out from the class's StorageProfile. The local
+        # cluster's class stands for shared storage (as Ceph RBD is), whose profile offers
+        # ReadWriteMany first: what lets a Server's root disk live-migrate.
+        claim.setdefault("accessModes", ["ReadWriteMany"])
         claim.setdefault("volumeMode", "Filesystem")
     requests = claim.setdefault("resources", {}).setdefault("requests", {})
     if "storage" not in requests and source_size:

@@ -39,6 +39,8 @@ VOLUME_SNAPSHOT_CONTENT = Kind("snapshot.storage.k8s.io/v1", "VolumeSnapshotCont
 VOLUME_SNAPSHOT_CLASS = Kind("snapshot.storage.k8s.io/v1", "VolumeSnapshotClass")
 VM = Kind("kubevirt.io/v1", "VirtualMachine")
 VMI = Kind("kubevirt.io/v1", "VirtualMachineInstance")
+MIGRATION = Kind("kubevirt.io/v1", "VirtualMachineInstanceMigration")
+NODE = Kind("v1", "Node")
 INSTANCETYPE = Kind("instancetype.kubevirt.io/v1beta1", "VirtualMachineInstancetype")
 CLUSTER_INSTANCETYPE = Kind("instancetype.kubevirt.io/v1beta1", "VirtualMachineClusterInstancetype")
 

@@ -381,7 +381,7 @@ def reconcile_vmi(namespace: str, name: str, logger: kopf.Logger, *, create_pod:
         return
     uid = vmi["metadata"]["uid"]
     pods = kube.list_(kube.POD, namespace, f"{launcher.LABEL_CREATED_BY}={uid}")
-    pod = pods[0] if pods else None
+    pod = launcher.current_pod(vmi, pods)
     if pod is None and create_pod and launcher.instance_phase(vmi) == "Pending":
         suffix = "".join(random.choices(string.ascii_lowercase, k=5))
         pod = kube.create(launcher.build_launcher_pod(vmi, suffix))

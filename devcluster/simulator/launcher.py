@@ -25,6 +25,7 @@ LABEL_VM_NAME = "vm.kubevirt.io/name"
 LABEL_NODE_NAME = "kubevirt.io/nodeName"
 LABEL_SCHEDULABLE = "kubevirt.io/schedulable"
 FINAL_PHASES = ("Succeeded", "Failed")
+MIGRATION_TARGET_LABEL = "kubevirt.io/migrationJobUID"
 ACTIVE_PHASES = ("Scheduling", "Scheduled", "Running")
 SKIPPED_POD_ANNOTATIONS = (
     "kubectl.kubernetes.io",
@@ -218,6 +219,32 @@ def build_launcher_pod(vmi: Manifest, suffix: str) -> Manifest:
     }
 
 
+def current_pod(vmi: Manifest, pods: list[Manifest]) -> Manifest | None:
+    """The pod the guest runs in: on the instance's node once it has one; never the target
+    pod of a live migration still under way (it carries the migration's label)."""
+    node = (vmi.get("status") or {}).get("nodeName")
+    on_node = [p for p in pods if node and p["spec"].get("nodeName") == node and not deleting(p)]
+    ordinary = [p for p in pods if MIGRATION_TARGET_LABEL not in p["metadata"].get("labels", {})]
+    found = on_node or ordinary
+    return found[0] if found else None
+
+
+def live_migratable(spec: Manifest, claims: Mapping[str, Manifest | None]) -> Manifest:
+    """KubeVirt's LiveMigratable condition: every disk on a claim must be shared (RWX)."""
+    for claim_name in claim_names(spec).values():
+        claim = claims.get(claim_name)
+        modes = ((claim or {}).get("spec") or {}).get("accessModes") or []
+        if claim is not None and "ReadWriteMany" not in modes:
+            return condition(
+                "LiveMigratable",
+                False,
+                "DisksNotLiveMigratable",
+                f"cannot migrate VMI: PVC {claim_name} is not shared, live migration requires "
+                "that all PVCs must be shared (using ReadWriteMany access mode)",
+            )
+    return condition("LiveMigratable", True)
+
+
 def mac_address(vmi: Manifest, network: str) -> str:
     """A stable, locally administered MAC for an interface that does not set one."""
     digest = hashlib.sha256(f"{vmi['metadata'].get('uid', '')}/{network}".encode()).hexdigest()
@@ -270,8 +297,10 @@ def _pod_condition(pod: Manifest, type_: str) -> Manifest | None:
     return conditions.find((pod.get("status") or {}).get("conditions"), type_)
 
 
-def _phase_history(vmi: Manifest, phase: str, at: str) -> list[Manifest]:
-    history = list((vmi.get("status") or {}).get("phaseTransitionTimestamps") or [])
+def phase_history(obj: Manifest, phase: str, at: str) -> list[Manifest]:
+    """status.phaseTransitionTimestamps with `phase` added if it is new (KubeVirt keeps one
+    on instances and on migrations)."""
+    history = list((obj.get("status") or {}).get("phaseTransitionTimestamps") or [])
     if not history or history[-1].get("phase") != phase:
         history.append({"phase": phase, "phaseTransitionTimestamp": at})
     return history
@@ -309,7 +338,7 @@ def vmi_status(
             ]
         return {
             "phase": new_phase,
-            "phaseTransitionTimestamps": _phase_history(vmi, new_phase, at),
+            "phaseTransitionTimestamps": phase_history(vmi, new_phase, at),
             "conditions": conditions.merge(current.get("conditions"), wanted, at),
         }
     node = pod["spec"].get("nodeName")
@@ -322,6 +351,7 @@ def vmi_status(
             wanted = [condition("Ready", True)]
         else:
             wanted = [condition("Ready", False, "PodNotReady", "the guest is not ready")]
+        wanted.append(live_migratable(vmi["spec"], claims or {}))
         status.update(
             {
                 "phase": "Running",
@@ -349,7 +379,7 @@ def vmi_status(
                 )
             )
         status["phase"] = "Scheduling"
-    status["phaseTransitionTimestamps"] = _phase_history(vmi, status["phase"], at)
+    status["phaseTransitionTimestamps"] = phase_history(vmi, status["phase"], at)
     status["conditions"] = conditions.merge(current.get("conditions"), wanted, at)
     status["volumeStatus"] = hotplug.volume_status(vmi, pod, claims or {}, attachable or set())
     return status

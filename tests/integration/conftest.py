@@ -93,6 +93,15 @@ class Cluster:
         settled: dict[str, Any] = self.wait_until(f"{kind} {name} to settle", quiet_for_long_enough)
         return settled
 
+    def installed_schema(self, crd: str, version: str) -> dict[str, Any]:
+        """A third-party kind's schema as the local cluster installed it from its upstream
+        project's Go module, refusing the fields it does not list, as ../shared's do: the
+        check for kinds ../shared has no schema of."""
+        found = self.get("crd", crd)
+        assert found is not None, f"{crd} is not installed"
+        [served] = [v for v in found["spec"]["versions"] if v["name"] == version]
+        return dict(strict(served["schema"]["openAPIV3Schema"]))
+
     def wait_until(self, what: str, predicate: Any, timeout: float = 60) -> Any:
         """Poll a read-only predicate until it returns something truthy (tests only)."""
         deadline = time.monotonic() + timeout
@@ -102,6 +111,18 @@ class Cluster:
                 return value
             time.sleep(0.5)
         raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def strict(schema: Any) -> Any:
+    """The schema with unknown fields refused wherever it lists the known ones."""
+    if isinstance(schema, dict):
+        copied = {key: strict(value) for key, value in schema.items()}
+        if "properties" in copied and "additionalProperties" not in copied:
+            copied["additionalProperties"] = False
+        return copied
+    if isinstance(schema, list):
+        return [strict(item) for item in schema]
+    return schema
 
 
 def stratus_object(kind: str, name: str, spec: dict[str, Any], namespace: str | None = None) -> str:
@@ -152,6 +173,26 @@ def provision_tenant(
     cluster.kubectl(
         "wait", "--for=condition=Ready", "networks,images", "--all", "-n", name, "--timeout=60s"
     )
+
+
+def kwok_node(name: str) -> dict[str, Any]:
+    """A node like the local cluster's own, that KWOK runs pods on."""
+    size = {"cpu": "16", "memory": "64Gi", "pods": "110", "ephemeral-storage": "500Gi"}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {"kwok.x-k8s.io/node": "fake"},
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "type": "kwok",
+                "kubevirt.io/schedulable": "true",
+            },
+        },
+        "status": {"allocatable": size, "capacity": size},
+    }
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -17,6 +17,7 @@ from tests.integration.conftest import (
     Cluster,
     ConsoleTenancy,
     Person,
+    kwok_node,
     person,
     provision_tenant,
     stratus_object,
@@ -375,3 +376,35 @@ def test_a_member_routes_and_points_a_floating_ip_from_the_console(
     for path in ("loadbalancers/front", "floatingips/pub", "floatingips/forwarded", "routers/edge",
                  "servers/routed"):  # fmt: skip
         submit(f"{path}/delete")
+
+
+def test_an_administrator_takes_a_node_out_of_service_and_back_from_the_console(
+    cluster: Cluster, console: ConsoleProcess, console_tenancy: ConsoleTenancy
+) -> None:
+    node = f"hv-{console_tenancy.project}"
+    cluster.apply(kwok_node(node))
+    try:
+        admin = signed_in(console, console_tenancy.cloud_admin)
+        asked = admin.post(f"/admin/hypervisors/{node}/maintenance", headers=changing(admin))
+        assert asked.headers.get("hx-redirect") == "/admin/hypervisors", asked.text
+        cluster.wait(f"hostmaintenance/maintenance-{node}", "condition=Ready", timeout=60)
+        assert cluster.get("node", node)["spec"]["unschedulable"] is True
+        row = re.search(
+            rf'id="hypervisor-{node}".*?</tr>', admin.get("/admin/hypervisors").text, re.S
+        )
+        assert row is not None and "InMaintenance" in row.group(0)
+        assert "Back in service" in row.group(0)
+        member = signed_in(console, console_tenancy.member)
+        forged = member.post(f"/admin/hypervisors/{node}/maintenance", headers=changing(member))
+        assert "hostmaintenances.stratus.io is forbidden" in html.unescape(forged.text)
+
+        back = admin.post(f"/admin/hypervisors/{node}/in-service", headers=changing(admin))
+        assert back.headers.get("hx-redirect") == "/admin/hypervisors", back.text
+        cluster.wait_until(
+            "the node back in service",
+            lambda: not cluster.get("node", node)["spec"].get("unschedulable"),
+        )
+        assert cluster.get("hostmaintenance", f"maintenance-{node}") is None
+    finally:
+        cluster.kubectl("delete", "hostmaintenance", f"maintenance-{node}", "--ignore-not-found")
+        cluster.kubectl("delete", "node", node)

@@ -43,7 +43,7 @@ def test_the_claim_has_the_datavolumes_name_and_is_controlled_by_it() -> None:
     assert (owner["kind"], owner["uid"], owner["controller"]) == ("DataVolume", "dv-uid", True)
     assert claim["metadata"]["labels"]["a"] == "b"
     assert claim["spec"] == {
-        "accessModes": ["ReadWriteOnce"],
+        "accessModes": ["ReadWriteMany"],
         "volumeMode": "Filesystem",
         "resources": {"requests": {"storage": "20Gi"}},
         "storageClassName": "standard",

@@ -7,6 +7,7 @@ from stratus.api.floatingip import FLOATING_IP
 from stratus.api.image import IMAGE
 from stratus.api.keypair import KEYPAIR
 from stratus.api.loadbalancer import LOAD_BALANCER
+from stratus.api.maintenance import HOST_MAINTENANCE
 from stratus.api.network import NETWORK
 from stratus.api.port import PORT
 from stratus.api.project import PROJECT
@@ -29,6 +30,7 @@ KINDS: tuple[Kind, ...] = (
     SERVER_GROUP,
     SECURITY_GROUP,
     SERVER,
+    HOST_MAINTENANCE,
     ROUTER,
     FLOATING_IP,
     LOAD_BALANCER,

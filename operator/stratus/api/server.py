@@ -32,6 +32,7 @@ class ServerPhase(StrEnum):
     SHUTOFF = "Shutoff"
     REBOOTING = "Rebooting"
     RESIZING = "Resizing"
+    MIGRATING = "Migrating"
     SHELVED = "Shelved"
     ERROR = "Error"
     DELETING = "Deleting"
@@ -177,6 +178,13 @@ class ServerSpec(Model):
         description="Set or change it (to the current time) to reboot the Server once.",
         json_schema_extra={"format": "date-time"},
     )
+    migrate_requested_at: str | None = Field(
+        default=None,
+        description="Set or change it (to the current time) to live-migrate the running Server "
+        "once to another node, chosen by the same placement filters as a new Server (Nova's "
+        "live migration); status.migration follows it.",
+        json_schema_extra={"format": "date-time"},
+    )
 
 
 class ServerFlavor(Model):
@@ -187,6 +195,45 @@ class ServerFlavor(Model):
     memory: str = Field(description="Guest memory.")
     disk: str | None = Field(default=None, description="Root disk size.")
     dedicated_cpu: bool = Field(default=False, description="Dedicated host CPUs.")
+
+
+MIGRATION_PHASES = (
+    "Pending",
+    "Scheduling",
+    "Scheduled",
+    "PreparingTarget",
+    "TargetReady",
+    "Running",
+    "Succeeded",
+    "Failed",
+)
+"""KubeVirt's VirtualMachineInstanceMigration phases, in order."""
+MIGRATION_DONE = ("Succeeded", "Failed")
+
+
+class ServerMigration(Model):
+    """The last live migration: what asked for it, where it stands, and where it went."""
+
+    requested_by: str = Field(
+        description="migrateRequestedAt, or the HostMaintenance that moves Servers off a node."
+    )
+    phase: str = Field(
+        description="KubeVirt's migration phase (Pending, Scheduling, Scheduled, Running, "
+        "Succeeded, Failed); Failed also when Stratus refused to start it (see reason)."
+    )
+    name: str | None = Field(
+        default=None, description="The VirtualMachineInstanceMigration carrying it out."
+    )
+    source_host: str | None = Field(default=None, description="The node it leaves.")
+    target_host: str | None = Field(
+        default=None, description="The node placement chose for it, where it runs if Succeeded."
+    )
+    reason: str | None = Field(
+        default=None,
+        description="Why it failed: NoValidHost, NotRunning, NotLiveMigratable, "
+        "LiveMigrationUnsupported or MigrationFailed.",
+    )
+    message: str | None = Field(default=None, description="What happened, in words.")
 
 
 class VolumeAttachment(Model):
@@ -234,6 +281,14 @@ class ServerStatus(Status):
     resize_of: str | None = Field(
         default=None, description="The instance (uid) being replaced by a resize."
     )
+    migration: ServerMigration | None = Field(
+        default=None,
+        description="The last live migration (Nova's server migration); phase is Migrating "
+        "while it is under way, and a failed one leaves the Server where it was.",
+    )
+    migrated_for: str | None = Field(
+        default=None, description="The last migrateRequestedAt that was acted on."
+    )
 
 
 SERVER = Kind(
@@ -250,6 +305,7 @@ SERVER = Kind(
         PrinterColumn("Host", ".status.host"),
         PrinterColumn("Zone", ".status.zone", priority=1),
         PrinterColumn("Power", ".spec.powerState"),
+        PrinterColumn("Migration", ".status.migration.phase"),
         PHASE_COLUMN,
         READY_COLUMN,
     ),

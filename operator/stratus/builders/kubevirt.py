@@ -1,9 +1,13 @@
 """What Stratus objects become in KubeVirt's API."""
 
+import hashlib
+
 from stratus.api.flavor import FlavorSpec
 from stratus.api.server import ServerFlavor
 from stratus.builders.meta import Manifest, Owner, child, secret_value
 from stratus.builders.server import (
+    HOSTNAME_LABEL,
+    LABEL_SERVER,
     Boot,
     Disk,
     Interface,
@@ -185,3 +189,26 @@ def build_virtual_machine(
 def pod_interface_mac(owner: Owner) -> str:
     """The pod network's MAC, which the network-config matches."""
     return mac_address(owner.uid, -1)
+
+
+def migration_name(server: str, request: str) -> str:
+    """One VirtualMachineInstanceMigration per request, so that a repeated pass finds the
+    migration it started instead of starting another."""
+    return f"{server}-migration-{hashlib.sha256(request.encode()).hexdigest()[:8]}"
+
+
+def build_migration(owner: Owner, name: str, target_host: str) -> Manifest:
+    """A live migration of the Server's instance to the node placement chose for it."""
+    migration = child(
+        VM_API_VERSION,
+        "VirtualMachineInstanceMigration",
+        name,
+        owner,
+        namespace=owner.namespace,
+        labels={LABEL_SERVER: owner.name},
+    )
+    migration["spec"] = {
+        "vmiName": owner.name,
+        "addedNodeSelector": {HOSTNAME_LABEL: target_host},
+    }
+    return migration

@@ -52,6 +52,7 @@ def stratus(plural: str, namespaced: bool = True) -> Resource:
 
 PROJECTS = stratus("projects", namespaced=False)
 FLAVORS = stratus("flavors", namespaced=False)
+HOST_MAINTENANCES = stratus("hostmaintenances", namespaced=False)
 SERVERS = stratus("servers")
 VOLUMES = stratus("volumes")
 SNAPSHOTS = stratus("snapshots")

@@ -233,6 +233,19 @@ def reboot(at: str) -> Manifest:
     return {"spec": {"rebootRequestedAt": at}}
 
 
+def migrate(at: str) -> Manifest:
+    return {"spec": {"migrateRequestedAt": at}}
+
+
+def maintenance(node: str) -> Manifest:
+    """A HostMaintenance of a node, named after it: one per node, from the console."""
+    return stratus_object("HostMaintenance", maintenance_name(node), {"node": node})
+
+
+def maintenance_name(node: str) -> str:
+    return f"maintenance-{node}"[:63].rstrip("-.")
+
+
 def resize_server(flavor: str) -> Manifest:
     return {"spec": {"flavor": flavor}}
 

@@ -74,9 +74,11 @@ from stratus.core.resolve import (
 from stratus.core.units import amount, quantity
 from stratus.core.workqueue import hold_all
 from stratus.handlers.loadbalancer import member_probe
+from stratus.handlers.migration import follow, migrate, under_way
 from stratus.ipam.ports import Holder, allocate, holder_addresses, release, taken_addresses
 from stratus.placement import inventory
-from stratus.placement.filters import Request, hosts_for
+from stratus.placement.filters import hosts_for
+from stratus.placement.sizing import placement_request
 from stratus.status import server as workload_status
 
 
@@ -107,7 +109,7 @@ def servers_by_dependency(body: kopf.Body, **_: Any) -> dict[str, kopf.Body]:
 def waiting_phase(body: Mapping[str, Any]) -> str:
     """A Server that runs keeps its phase while something it needs is not ready."""
     phase = (body.get("status") or {}).get("phase")
-    running = (ServerPhase.ACTIVE, ServerPhase.SHUTOFF, ServerPhase.SHELVED)
+    running = (ServerPhase.ACTIVE, ServerPhase.SHUTOFF, ServerPhase.SHELVED, ServerPhase.MIGRATING)
     return phase if phase in running else ServerPhase.BUILDING
 
 
@@ -346,23 +348,6 @@ def resolve(body: kopf.Body, spec: ServerSpec, workload: Manifest | None) -> Inp
 # --- placement, admission, addresses --------------------------------------------------------
 
 
-def placement_request(
-    namespace: str, spec: ServerSpec, flavor: ServerFlavor, placement: Placement
-) -> Request:
-    """What the Server's pod will ask of a node, as KubeVirt (or the Kata pod) sizes it."""
-    memory = int(amount(flavor.memory))
-    if spec.runtime == "kata" or flavor.dedicated_cpu:
-        cpu = flavor.vcpus * 1000
-    else:
-        cpu = flavor.vcpus * 1000 // settings().placement.cpu_allocation_ratio
-    if spec.runtime == "vm":
-        memory += int(amount(settings().placement.vm_memory_overhead))
-    hosts: frozenset[str] = frozenset()
-    if placement.group:
-        hosts = inventory.current().group_hosts(namespace, placement.group)
-    return Request(cpu, memory, placement.zone, placement.policy, hosts)
-
-
 def interfaces_of(
     owner: Owner, spec: ServerSpec, inputs: Inputs, allocate_missing: bool
 ) -> list[Interface]:
@@ -466,7 +451,8 @@ def ensure_server(body: kopf.Body) -> Outcome:
         admitted = admit(body, spec, inputs, workload)
         interfaces = interfaces_of(owner, spec, inputs, allocate_missing=True)
         apply_workload(build_children(owner, spec, inputs, interfaces), workload)
-    outcome = observe(body, spec, inputs.waiting, reboot(body, spec) | resize(body, spec))
+    changes = reboot(body, spec) | resize(body, spec)
+    outcome = observe(body, spec, inputs.waiting, changes | migrate(body, spec, inputs.placement))
     allocated = Check(True, "Allocated", _addresses_message(interfaces))
     outcome.checks = {
         ServerCondition.QUOTA_ADMITTED: admitted,
@@ -623,6 +609,10 @@ def observe(
     if status.get("resizeOf"):
         message = f"resizing from {status.get('resizedFrom')} to {spec.flavor}"
         return Outcome(ServerPhase.RESIZING, False, "Resizing", message, fields, checks)
+    moving = under_way(status)
+    if moving is not None and state.phase == ServerPhase.ACTIVE:
+        message = f"live-migrating from {moving.source_host} to {moving.target_host}"
+        return Outcome(ServerPhase.MIGRATING, state.ready, "Migrating", message, fields, checks)
     if waiting and state.ready:
         return Outcome(state.phase, False, "VolumeNotReady", "; ".join(waiting), fields, checks)
     return Outcome(state.phase, state.ready, state.reason, state.message, fields, checks)
@@ -651,7 +641,9 @@ def observe_server(body: kopf.Body) -> Outcome:
     spec = parse_spec(ServerSpec, body)
     owner = Owner.of(body)
     _, waiting = resolve_disks(owner, spec, workload_of(owner, spec))
-    return observe(body, spec, waiting, reboot(body, spec) | resize(body, spec))
+    changes = reboot(body, spec) | resize(body, spec)
+    moving = under_way(body.get("status") or {})
+    return observe(body, spec, waiting, changes | (follow(body, moving) if moving else {}))
 
 
 # --- deletion --------------------------------------------------------------------------
@@ -694,5 +686,14 @@ register(
 def instance_changed(namespace: str | None, labels: kopf.Labels, **_: Any) -> None:
     """A Server's host, volumes and reboots are read off its instance, whose changes (a
     hot-plugged volume turning ready) need not show on the VirtualMachine at all."""
+    for server in servers_by_name.get(parent_key(namespace, labels[LABEL_SERVER])):
+        run(SERVER, server, observe_server)
+
+
+@kopf.on.event(
+    "kubevirt.io", "v1", "virtualmachineinstancemigrations", labels={LABEL_SERVER: kopf.PRESENT}
+)
+def migration_changed(namespace: str | None, labels: kopf.Labels, **_: Any) -> None:
+    """A live migration's progress shows in its Server's status.migration."""
     for server in servers_by_name.get(parent_key(namespace, labels[LABEL_SERVER])):
         run(SERVER, server, observe_server)

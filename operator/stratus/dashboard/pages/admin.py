@@ -11,7 +11,15 @@ from starlette.routing import Route
 from stratus.dashboard import manifests
 from stratus.dashboard.access import Permissions
 from stratus.dashboard.display import gauges
-from stratus.dashboard.kubeapi import FLAVORS, NODES, PODS, PROJECTS, SERVERS, ApiError
+from stratus.dashboard.kubeapi import (
+    FLAVORS,
+    HOST_MAINTENANCES,
+    NODES,
+    PODS,
+    PROJECTS,
+    SERVERS,
+    ApiError,
+)
 from stratus.dashboard.views import (
     form_of,
     gather,
@@ -28,10 +36,13 @@ def admin_page(request: Request, template: str, **context: Any) -> Response:
 
 
 async def hypervisors(request: Request) -> Response:
-    """Each node with its zone, CPU and memory asked of what it offers, and the Servers on it,
-    as placement sees them: one LIST each of nodes, pods and Servers."""
+    """Each node with its zone, CPU and memory asked of what it offers, the Servers on it, as
+    placement sees them, and its maintenance: one LIST each of nodes, pods, Servers and
+    HostMaintenances."""
     kube = kube_of(request)
-    nodes, pods, servers = await gather(kube.list(NODES), kube.list(PODS), kube.list(SERVERS))
+    nodes, pods, servers, maintenances = await gather(
+        kube.list(NODES), kube.list(PODS), kube.list(SERVERS), kube.list(HOST_MAINTENANCES)
+    )
     asked: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for pod in pods["items"]:
         record = pod_record(pod)
@@ -44,7 +55,32 @@ async def hypervisors(request: Request) -> Response:
         if host:
             on_host[host].append(f"{server['metadata']['namespace']}/{server['metadata']['name']}")
     hosts = sorted(nodes_of(records, asked), key=lambda n: n.name)
-    return admin_page(request, "admin/hypervisors.html", hosts=hosts, servers=on_host)
+    in_maintenance = {m["spec"]["node"]: m for m in maintenances["items"]}
+    context = {"hosts": hosts, "servers": on_host, "maintenance": in_maintenance}
+    return admin_page(request, "admin/hypervisors.html", **context)
+
+
+async def start_maintenance(request: Request) -> Response:
+    """Take a node out of service: its Servers live-migrate away (Nova's host evacuation)."""
+    node = request.path_params["node"]
+    try:
+        await kube_of(request).create(HOST_MAINTENANCES, manifests.maintenance(node))
+    except ApiError as error:
+        return refused(error)
+    return redirect(request, "/admin/hypervisors")
+
+
+async def end_maintenance(request: Request) -> Response:
+    """Put a node back in service."""
+    node = request.path_params["node"]
+    listed = await kube_of(request).list(HOST_MAINTENANCES)
+    try:
+        for found in listed["items"]:
+            if found["spec"]["node"] == node:
+                await kube_of(request).delete(HOST_MAINTENANCES, found["metadata"]["name"])
+    except ApiError as error:
+        return refused(error)
+    return redirect(request, "/admin/hypervisors")
 
 
 async def projects(request: Request) -> Response:
@@ -71,6 +107,8 @@ async def create_flavor(request: Request) -> Response:
 
 routes = [
     Route("/admin/hypervisors", hypervisors, methods=["GET"]),
+    Route("/admin/hypervisors/{node}/maintenance", start_maintenance, methods=["POST"]),
+    Route("/admin/hypervisors/{node}/in-service", end_maintenance, methods=["POST"]),
     Route("/admin/projects", projects, methods=["GET"]),
     Route("/admin/flavors", flavors, methods=["GET"]),
     Route("/admin/flavors", create_flavor, methods=["POST"]),

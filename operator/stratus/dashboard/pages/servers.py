@@ -122,6 +122,11 @@ async def reboot(place: Visit, name: str, _: Form) -> str:
     return f"Server {name} is asked to reboot."
 
 
+async def migrate(place: Visit, name: str, _: Form) -> str:
+    await place.kube.patch(SERVERS, name, manifests.migrate(now()), place.namespace)
+    return f"Server {name} is asked to live-migrate to another node."
+
+
 async def resize(place: Visit, name: str, form: Form) -> str:
     flavor = form.text("flavor")
     await place.kube.patch(SERVERS, name, manifests.resize_server(flavor), place.namespace)
@@ -151,6 +156,7 @@ ACTIONS = {
     "stop": stop,
     "reboot": reboot,
     "shelve": shelve,
+    "migrate": migrate,
     "resize": resize,
     "attach": attach,
     "detach": detach,
