@@ -490,9 +490,15 @@ def _configure_object_store(state: State) -> None:
         stdin=json.dumps(secret),
     )
     config = {
+        # Two types on the shared class, fast differing only in what the driver changes live
+        # (a retype between them is in place), and archive on a class of its own.
+        "storage": {
+            "volumeTypes": {"standard": "standard", "fast": "standard", "archive": "archive"},
+            "volumeAttributes": {"fast": "fast"},
+        },
         "objectStore": {
             "endpoint": state.endpoints()["minio"],
             "credentialsSecret": f"{OPERATOR_NAMESPACE}/{OBJECT_STORE_SECRET}",
-        }
+        },
     }
     state.operator_config.write_text(yaml.safe_dump(config))

@@ -2,7 +2,8 @@
 
 The real PV controller in kube-controller-manager does the binding: this module only creates
 the PersistentVolume a provisioner would (pre-bound to the claim through claimRef), deletes it
-once it is Released under reclaimPolicy Delete, and grows it when its claim asks for more.
+once it is Released under reclaimPolicy Delete, grows it when its claim asks for more, and
+modifies it when its claim names another VolumeAttributesClass (ModifyVolume).
 """
 
 from typing import Any
@@ -104,6 +105,8 @@ def build_persistent_volume(claim: Manifest, storage_class: Manifest) -> Manifes
     }
     if storage_class.get("mountOptions"):
         pv_spec["mountOptions"] = storage_class["mountOptions"]
+    if spec.get("volumeAttributesClassName"):  # provisioned with it: the binder matches on it
+        pv_spec["volumeAttributesClassName"] = spec["volumeAttributesClassName"]
     node = (claim["metadata"].get("annotations") or {}).get(ANN_SELECTED_NODE)
     if node:  # WaitForFirstConsumer: the volume lives where the scheduler put its first pod
         pv_spec["nodeAffinity"] = {
@@ -166,6 +169,28 @@ def expanded_claim_status(claim: Manifest, size: str) -> Manifest:
     }
 
 
+def modified_claim_status(
+    claim: Manifest, attributes_class: Manifest | None, storage_class: Manifest | None
+) -> Manifest | None:
+    """The external-resizer's ModifyVolume on a bound claim whose VolumeAttributesClass
+    changed: the claim's status once the driver applied it, or why it has not (Pending: no
+    such class; Infeasible: a class of another driver). None: nothing to do."""
+    wanted = claim.get("spec", {}).get("volumeAttributesClassName")
+    status = claim.get("status") or {}
+    if status.get("phase") != "Bound" or wanted in (
+        None,
+        status.get("currentVolumeAttributesClassName"),
+    ):
+        return None
+    if attributes_class is None:
+        state = "Pending"
+    elif attributes_class.get("driverName") != (storage_class or {}).get("provisioner"):
+        state = "Infeasible"
+    else:
+        return {"currentVolumeAttributesClassName": wanted, "modifyVolumeStatus": None}
+    return {"modifyVolumeStatus": {"targetVolumeAttributesClassName": wanted, "status": state}}
+
+
 # --- handlers: read, decide with the functions above, write ---------------------------------
 
 
@@ -198,6 +223,8 @@ def reconcile_claim(namespace: str, name: str, logger: kopf.Logger) -> None:
         return
     volume_ref = claim.get("spec", {}).get("volumeName")
     volume = kube.get(kube.PV, volume_ref) if volume_ref else None
+    if provisioned_here(volume):
+        _modify(claim, volume, storage_class, logger)
     size = requested_expansion(claim, volume)
     if volume is not None and size is not None:
         capacity = {"spec": {"capacity": {"storage": size}}}
@@ -205,6 +232,22 @@ def reconcile_claim(namespace: str, name: str, logger: kopf.Logger) -> None:
         status = {"status": expanded_claim_status(claim, size)}
         kube.patch(kube.PVC, name, namespace, status, status=True)
         logger.info(f"expanded {volume['metadata']['name']} to {size}")
+
+
+def _modify(
+    claim: Manifest, volume: Manifest | None, storage_class: Manifest | None, logger: kopf.Logger
+) -> None:
+    wanted = claim.get("spec", {}).get("volumeAttributesClassName")
+    found = kube.get(kube.VOLUME_ATTRIBUTES_CLASS, wanted) if wanted else None
+    status = modified_claim_status(claim, found, storage_class)
+    if status is None or volume is None:
+        return
+    name, namespace = claim["metadata"]["name"], claim["metadata"]["namespace"]
+    if "currentVolumeAttributesClassName" in status:
+        attributes = {"spec": {"volumeAttributesClassName": wanted}}
+        kube.patch(kube.PV, volume["metadata"]["name"], None, attributes)
+        logger.info(f"modified {volume['metadata']['name']} to VolumeAttributesClass {wanted}")
+    kube.patch(kube.PVC, name, namespace, {"status": status}, status=True)
 
 
 def reconcile_claims_from(namespace: str, kind: str, name: str, logger: kopf.Logger) -> None:

@@ -15,6 +15,13 @@ class StorageSettings(Model):
         default_factory=lambda: {"standard": "standard"},
         description="Volume.spec.volumeType -> StorageClass name.",
     )
+    volume_attributes: dict[str, str] = Field(
+        default_factory=dict,
+        description="Volume.spec.volumeType -> VolumeAttributesClass, for types that share a "
+        "StorageClass and differ in what the CSI driver can change on a live volume (IOPS, "
+        "throughput): a Volume retypes in place between them. Any other retype is refused, "
+        "since a claim's StorageClass cannot change.",
+    )
     snapshot_class: str = Field(
         default="standard", description="The VolumeSnapshotClass of Snapshots."
     )

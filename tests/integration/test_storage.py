@@ -101,7 +101,9 @@ def test_invalid_volume_is_refused_by_the_api_server(
 def test_unknown_volume_type_is_reported(cluster: Cluster, project: str) -> None:
     cluster.apply(volume("gold", project, "1Gi", volumeType="platinum"))
     condition = reason(cluster, "volume", "gold", project, "UnknownVolumeType")
-    assert condition["message"] == "volumeType platinum is not offered; offered: standard"
+    assert condition["message"] == (
+        "volumeType platinum is not offered; offered: archive, fast, standard"
+    )
     assert cluster.get("pvc", "gold", project) is None
 
 
@@ -261,15 +263,12 @@ def test_snapshot_and_restore_and_clone(cluster: Cluster, project: str) -> None:
     assert "volume is immutable" in changed.stderr
 
 
-def test_an_attached_volume_cannot_be_deleted_until_detached(
-    cluster: Cluster, project: str
-) -> None:
-    cluster.apply(volume("disk", project, "1Gi"))
-    ready(cluster, "volume", "disk", project)
-    machine = {
+def halted_machine(name: str, namespace: str, claim: str) -> dict[str, Any]:
+    """A stopped VirtualMachine of someone's own whose disk is the claim: it holds the Volume."""
+    return {
         "apiVersion": "kubevirt.io/v1",
         "kind": "VirtualMachine",
-        "metadata": {"name": "vm1", "namespace": project},
+        "metadata": {"name": name, "namespace": namespace},
         "spec": {
             "runStrategy": "Halted",
             "template": {
@@ -278,12 +277,19 @@ def test_an_attached_volume_cannot_be_deleted_until_detached(
                         "devices": {"disks": [{"name": "disk", "disk": {"bus": "virtio"}}]},
                         "memory": {"guest": "1Gi"},
                     },
-                    "volumes": [{"name": "disk", "persistentVolumeClaim": {"claimName": "disk"}}],
+                    "volumes": [{"name": "disk", "persistentVolumeClaim": {"claimName": claim}}],
                 }
             },
         },
     }
-    cluster.apply(machine)
+
+
+def test_an_attached_volume_cannot_be_deleted_until_detached(
+    cluster: Cluster, project: str
+) -> None:
+    cluster.apply(volume("disk", project, "1Gi"))
+    ready(cluster, "volume", "disk", project)
+    cluster.apply(halted_machine("vm1", project, "disk"))
     cluster.wait("volume/disk", "jsonpath={.status.phase}=InUse", project)
     assert cluster.get("volume", "disk", project)["status"]["attachedTo"] == "vm1"
     cluster.kubectl("delete", "volume", "disk", "-n", project, "--wait=false")
@@ -314,3 +320,65 @@ def test_operator_restart_during_an_import_converges(
         ).stdout
     )
     assert [d["metadata"]["name"] for d in copies["items"]].count(golden) == 1
+
+
+def retype(cluster: Cluster, name: str, namespace: str, volume_type: str) -> None:
+    patch = json.dumps({"spec": {"volumeType": volume_type}})
+    cluster.kubectl("patch", "volume", name, "-n", namespace, "--type", "merge", "-p", patch)
+
+
+def test_a_retype_within_a_storage_class_is_done_in_place_attached_or_not(
+    cluster: Cluster, project: str
+) -> None:
+    cluster.apply(volume("plain", project, "1Gi"))
+    cluster.apply(image("noble", project, source={"url": "https://images.example.org/n.qcow2"}))
+    cluster.apply(volume("copied", project, "10Gi", source={"image": "noble"}))
+    cluster.apply(halted_machine("vm1", project, "plain"))
+    cluster.wait("volume/plain", "jsonpath={.status.phase}=InUse", project)
+    for name, phase in (("plain", "InUse"), ("copied", "Available")):
+        status = ready(cluster, "volume", name, project)["status"]
+        assert status["volumeType"] == "standard"
+        claim_uid = cluster.get("pvc", name, project)["metadata"]["uid"]
+
+        retype(cluster, name, project, "fast")
+        cluster.wait(f"volume/{name}", "jsonpath={.status.volumeType}=fast", project)
+        status = ready(cluster, "volume", name, project)["status"]
+        assert status["phase"] == phase
+        claim = cluster.get("pvc", name, project)
+        # The same claim and volume, modified by the driver: nothing was copied.
+        assert claim["metadata"]["uid"] == claim_uid
+        assert claim["spec"]["volumeAttributesClassName"] == "fast"
+        assert claim["status"]["currentVolumeAttributesClassName"] == "fast"
+        assert claim["spec"]["storageClassName"] == "standard"
+    table = cluster.kubectl("get", "volume", "plain", "-n", project).stdout
+    assert "fast" in table
+
+
+def test_a_retype_the_classes_do_not_allow_is_refused_and_changes_nothing(
+    cluster: Cluster, project: str
+) -> None:
+    cluster.apply(volume("cold", project, "1Gi", volumeType="fast"))
+    ready(cluster, "volume", "cold", project)
+    claim = cluster.get("pvc", "cold", project)
+
+    retype(cluster, "cold", project, "archive")
+    condition = reason(cluster, "volume", "cold", project, "RetypeRefused")
+    assert condition["message"] == (
+        "volume type fast is on StorageClass standard and archive on archive: a claim's "
+        "StorageClass cannot change, so a Volume retypes only between types of one "
+        "StorageClass; volumeType fast cancels the retype"
+    )
+    refused = cluster.get("volume", "cold", project)["status"]
+    assert (refused["phase"], refused["volumeType"]) == ("Available", "fast")
+    events = cluster.kubectl(
+        "get", "events", "-n", project, "--field-selector", "involvedObject.name=cold", "-o", "json"
+    )
+    assert "RetypeRefused" in [e["reason"] for e in json.loads(events.stdout)["items"]]
+    retype(cluster, "cold", project, "standard")
+    condition = reason(cluster, "volume", "cold", project, "RetypeRefused")
+    assert "volume type standard has no VolumeAttributesClass" in condition["message"]
+    after = cluster.get("pvc", "cold", project)
+    assert after["metadata"]["resourceVersion"] == claim["metadata"]["resourceVersion"]
+
+    retype(cluster, "cold", project, "fast")  # back: the refusal ends
+    assert ready(cluster, "volume", "cold", project)["status"]["phase"] == "Available"

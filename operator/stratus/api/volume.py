@@ -37,6 +37,7 @@ class VolumePhase(StrEnum):
     AVAILABLE = "Available"
     IN_USE = "InUse"
     RESIZING = "Resizing"
+    RETYPING = "Retyping"
     ERROR = "Error"
     DELETING = "Deleting"
 
@@ -85,9 +86,12 @@ class VolumeSpec(Model):
     )
     volume_type: str = Field(
         default="standard",
+        min_length=1,
         max_length=63,
-        description="Maps to a StorageClass through the operator configuration. Immutable.",
-        json_schema_extra=validations(immutable("volumeType")),
+        description="Maps to a StorageClass (and a VolumeAttributesClass) through the operator "
+        "configuration. Changing it retypes the Volume, as Cinder's retype does, where the two "
+        "types share a StorageClass: the CSI driver changes the volume in place, attached or "
+        "not. A retype to another StorageClass is refused (RetypeRefused).",
     )
     access_mode: Literal["ReadWriteOnce", "ReadWriteMany"] = Field(
         default="ReadWriteOnce",
@@ -113,6 +117,11 @@ class VolumeStatus(Status):
     claim_name: str | None = Field(default=None, description="The PersistentVolumeClaim.")
     progress: str | None = Field(
         default=None, description="Copy progress when cloning or importing."
+    )
+    volume_type: str | None = Field(
+        default=None,
+        description="The type the volume has now: it differs from spec.volumeType while a "
+        "retype is under way, or refused.",
     )
 
 

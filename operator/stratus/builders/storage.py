@@ -26,11 +26,17 @@ def claim_spec(
 
 
 def build_volume_claim(
-    owner: Owner, spec: VolumeSpec, storage_class: str, snapshot: str | None = None
+    owner: Owner,
+    spec: VolumeSpec,
+    storage_class: str,
+    snapshot: str | None = None,
+    attributes_class: str | None = None,
 ) -> Manifest:
     """A Volume without a source, or restored from a CSI VolumeSnapshot, as a PVC."""
     claim = child("v1", "PersistentVolumeClaim", owner.name, owner, owner.namespace)
     claim["spec"] = claim_spec(spec.size, spec.access_mode, spec.volume_mode, storage_class)
+    if attributes_class:
+        claim["spec"]["volumeAttributesClassName"] = attributes_class
     if snapshot:
         claim["spec"]["dataSource"] = {
             "apiGroup": "snapshot.storage.k8s.io",
@@ -53,11 +59,14 @@ def build_volume_datavolume(
     return datavolume
 
 
-def resized_claim(owner: Owner, size: str) -> Manifest:
-    """The part of a CDI-made claim Stratus owns: its labels and requested size."""
+def cdi_claim(owner: Owner, size: str | None, attributes_class: str | None) -> Manifest:
+    """The part of a CDI-made claim Stratus owns: its labels, the size it grows to and its
+    VolumeAttributesClass (a DataVolume cannot carry one)."""
     claim = child("v1", "PersistentVolumeClaim", owner.name, owner, owner.namespace)
     del claim["metadata"]["ownerReferences"]
-    claim["spec"] = {"resources": {"requests": {"storage": size}}}
+    claim["spec"] = {"resources": {"requests": {"storage": size}}} if size else {}
+    if attributes_class:
+        claim["spec"]["volumeAttributesClassName"] = attributes_class
     return claim
 
 

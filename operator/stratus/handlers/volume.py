@@ -6,13 +6,13 @@ from typing import Any
 import kopf
 
 from stratus.api.common import QUOTA_ADMITTED
-from stratus.api.volume import USABLE_PHASES, VOLUME, VolumePhase, VolumeSpec
+from stratus.api.volume import USABLE_PHASES, VOLUME, VolumePhase, VolumeSpec, VolumeStatus
 from stratus.builders.meta import ChildRef, Children, Manifest, Owner
 from stratus.builders.storage import (
     DATAVOLUME_API_VERSION,
     build_volume_claim,
     build_volume_datavolume,
-    resized_claim,
+    cdi_claim,
 )
 from stratus.config import settings
 from stratus.constants import API_VERSION, GROUP, LABEL_KIND, LABEL_NAME, VERSION
@@ -30,7 +30,14 @@ from stratus.core.parents import (
     wake,
 )
 from stratus.core.quota import admit_storage, refresh_usage
-from stratus.core.reconcile import Check, Outcome, deleting, parse_spec, reconcile
+from stratus.core.reconcile import (
+    Check,
+    Outcome,
+    deleting,
+    parse_spec,
+    parse_status,
+    reconcile,
+)
 from stratus.core.resolve import attach_key, image_copy, ready_dependency, split_reference
 from stratus.core.units import amount
 from stratus.core.workqueue import hold
@@ -78,21 +85,54 @@ def volume_dependencies(body: kopf.Body) -> list[str]:
     return []
 
 
-def storage_class_of(spec: VolumeSpec) -> str:
+def storage_class_of(volume_type: str) -> str:
     offered = settings().storage.volume_types
-    if spec.volume_type not in offered:
+    if volume_type not in offered:
         raise InvalidInput(
             "UnknownVolumeType",
-            f"volumeType {spec.volume_type} is not offered; offered: {', '.join(sorted(offered))}",
+            f"volumeType {volume_type} is not offered; offered: {', '.join(sorted(offered))}",
         )
-    return offered[spec.volume_type]
+    return offered[volume_type]
+
+
+def attributes_class_of(volume_type: str) -> str | None:
+    return settings().storage.volume_attributes.get(volume_type)
+
+
+def wanted_type(body: kopf.Body, spec: VolumeSpec) -> str:
+    """The spec's type, unless it is a retype the classes do not allow: a claim's StorageClass
+    cannot change, so only types on the same StorageClass retype (in place, by their
+    VolumeAttributesClass). A refused retype leaves the Volume as it is, in its phase."""
+    current = parse_status(VolumeStatus, body).volume_type
+    new_class = storage_class_of(spec.volume_type)
+    if current is None or current == spec.volume_type:
+        return spec.volume_type
+    old_class = settings().storage.volume_types.get(current)
+    why = None
+    if old_class != new_class:
+        why = (
+            f"volume type {current} is on StorageClass {old_class} and {spec.volume_type} on "
+            f"{new_class}: a claim's StorageClass cannot change, so a Volume retypes only "
+            "between types of one StorageClass"
+        )
+    elif attributes_class_of(current) and not attributes_class_of(spec.volume_type):
+        why = (
+            f"volume type {spec.volume_type} has no VolumeAttributesClass, and a claim's "
+            f"cannot be taken away once set (it has {attributes_class_of(current)})"
+        )
+    if why:
+        refused = InvalidInput("RetypeRefused", f"{why}; volumeType {current} cancels the retype")
+        refused.phase = str((body.get("status") or {}).get("phase") or VolumePhase.AVAILABLE)
+        raise refused
+    return spec.volume_type
 
 
 def volume_children(body: kopf.Body) -> Children:
     """The claim or DataVolume; a source is resolved only until the child exists."""
     spec = parse_spec(VolumeSpec, body)
     owner = Owner.of(body)
-    storage_class = storage_class_of(spec)
+    volume_type = wanted_type(body, spec)
+    storage_class = storage_class_of(volume_type)
     source = spec.source
     if source is None or source.snapshot:
         existing = kube.read("v1", "PersistentVolumeClaim", owner.name, owner.namespace)
@@ -100,7 +140,9 @@ def volume_children(body: kopf.Body) -> Children:
         if source is not None:
             data_source = ((existing or {}).get("spec") or {}).get("dataSource") or {}
             snapshot = data_source.get("name") or snapshot_to_restore(owner, spec)
-        claim = build_volume_claim(owner, spec, storage_class, snapshot)
+        claim = build_volume_claim(
+            owner, spec, storage_class, snapshot, attributes_class_of(volume_type)
+        )
         return {ChildRef.of(claim): claim}
     existing = kube.read(DATAVOLUME_API_VERSION, "DataVolume", owner.name, owner.namespace)
     clone_from = ((existing or {}).get("spec") or {}).get("source") or clone_source(owner, spec)
@@ -152,8 +194,12 @@ def ensure_volume(body: kopf.Body) -> Outcome:
         admit_storage(body, spec.size)
         refresh_usage(namespace)
     kube.sync(children)
-    if grows and spec.source is not None and not spec.source.snapshot:
-        kube.converge(resized_claim(owner, spec.size))
+    made_by_cdi = spec.source is not None and not spec.source.snapshot
+    attributes = attributes_class_of(wanted_type(body, spec))
+    if made_by_cdi and claim is not None:
+        retypes = (claim.get("spec") or {}).get("volumeAttributesClassName") != attributes
+        if grows or retypes:
+            kube.converge(cdi_claim(owner, spec.size if grows else None, attributes))
     outcome = observe_volume(body)
     outcome.checks[QUOTA_ADMITTED] = Check(True, "Admitted", f"{spec.size} of storage")
     return outcome
@@ -166,8 +212,9 @@ def _requested(claim: Manifest | None) -> str | None:
 
 
 def observe_volume(body: kopf.Body) -> Outcome:
-    """Creating until the claim is bound, then Available, InUse or Resizing."""
+    """Creating until the claim is bound, then Available, InUse, Resizing or Retyping."""
     spec = parse_spec(VolumeSpec, body)
+    wanted_type(body, spec)  # a refused retype stays refused, whatever event woke the Volume
     name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
     fields: dict[str, Any] = {"claimName": name}
     if spec.source is not None and not spec.source.snapshot:
@@ -211,6 +258,9 @@ def observe_volume(body: kopf.Body) -> Outcome:
             message=f"growing from {capacity} to {spec.size}",
             fields=fields,
         )
+    retyping = retype_state(body, spec, claim, fields)
+    if retyping is not None:
+        return retyping
     if fields["attachedTo"]:
         return Outcome(
             phase=VolumePhase.IN_USE,
@@ -224,6 +274,29 @@ def observe_volume(body: kopf.Body) -> Outcome:
         message=f"{capacity} available",
         fields=fields,
     )
+
+
+def retype_state(
+    body: kopf.Body, spec: VolumeSpec, claim: Manifest, fields: dict[str, Any]
+) -> Outcome | None:
+    """Where a retype stands, read off the claim: the CSI driver applies the new
+    VolumeAttributesClass (Retyping), has applied it (the Volume has its new type), or
+    refused it (RetypeFailed). Sets status.volumeType to the type the claim has now."""
+    wanted = (claim.get("spec") or {}).get("volumeAttributesClassName")
+    status = claim.get("status") or {}
+    applied = status.get("currentVolumeAttributesClassName")
+    current = parse_status(VolumeStatus, body).volume_type or spec.volume_type
+    if wanted == applied:
+        fields["volumeType"] = spec.volume_type
+        return None
+    fields["volumeType"] = current
+    modify = status.get("modifyVolumeStatus") or {}
+    if modify.get("status") == "Infeasible":
+        message = f"the storage driver refused VolumeAttributesClass {wanted}"
+        phase = (body.get("status") or {}).get("phase") or VolumePhase.AVAILABLE
+        return Outcome(phase, False, "RetypeFailed", message, fields, failed=True)
+    message = f"retyping from {current} to {spec.volume_type} (VolumeAttributesClass {wanted})"
+    return Outcome(VolumePhase.RETYPING, True, "Retyping", message, fields)
 
 
 def attached_to(namespace: str, claim: str) -> str | None:
@@ -306,7 +379,7 @@ def _refresh_attachments(namespace: str, holder: str, claims: set[Any]) -> None:
     free to go now, the others report InUse or Available."""
     involved = [v for claim in claims for v in volumes_by_name.get(parent_key(namespace, claim))]
     involved += volumes_by_holder.get(parent_key(namespace, holder))
-    reported = (*USABLE_PHASES, VolumePhase.RESIZING)
+    reported = (*USABLE_PHASES, VolumePhase.RESIZING, VolumePhase.RETYPING)
     for volume in involved:
         if deleting(volume) or (volume.get("status") or {}).get("phase") in reported:
             wake(PARENT, volume, observe_volume)
