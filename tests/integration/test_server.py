@@ -381,6 +381,25 @@ def test_a_resize_restarts_the_server_once_in_the_new_flavor(
     assert instance_uid(cluster, "rs", ns) == second
 
 
+def test_a_resize_to_a_larger_disk_grows_the_root_disk(cluster: Cluster, tenant: Tenant) -> None:
+    ns = tenant.namespace
+    bigger = f"{ns}-disk"
+    cluster.apply(stratus_object("Flavor", bigger, {"vcpus": 1, "memory": "1Gi", "disk": "4Gi"}))
+    cluster.apply(server("grow", ns, tenant.small, image="cirros"))
+    active(cluster, "grow", ns)
+    root = cluster.get("pvc", "grow-root", ns)
+    assert root is not None and root["status"]["capacity"]["storage"] == "2Gi"
+
+    cluster.apply(server("grow", ns, bigger, image="cirros"))
+    cluster.wait("server/grow", f"jsonpath={{.status.flavor.name}}={bigger}", ns)
+    assert active(cluster, "grow", ns)["status"]["flavor"]["disk"] == "4Gi"
+    cluster.wait("pvc/grow-root", "jsonpath={.status.capacity.storage}=4Gi", ns)
+    # The same claim, grown: the guest's disk and what it holds are kept.
+    assert cluster.get("pvc", "grow-root", ns)["metadata"]["uid"] == root["metadata"]["uid"]
+    template = cluster.get("vm", "grow", ns)["spec"]["dataVolumeTemplates"][0]
+    assert template["spec"]["storage"]["resources"]["requests"]["storage"] == "4Gi"
+
+
 def test_a_stopped_server_takes_its_new_flavor_when_it_starts(
     cluster: Cluster, tenant: Tenant
 ) -> None:

@@ -59,10 +59,12 @@ def build_volume_datavolume(
     return datavolume
 
 
-def cdi_claim(owner: Owner, size: str | None, attributes_class: str | None) -> Manifest:
-    """The part of a CDI-made claim Stratus owns: its labels, the size it grows to and its
-    VolumeAttributesClass (a DataVolume cannot carry one)."""
-    claim = child("v1", "PersistentVolumeClaim", owner.name, owner, owner.namespace)
+def cdi_claim(
+    owner: Owner, name: str, size: str | None, attributes_class: str | None = None
+) -> Manifest:
+    """The part of a claim CDI made that Stratus owns: its labels, the size it grows to and
+    its VolumeAttributesClass (a DataVolume cannot carry one)."""
+    claim = child("v1", "PersistentVolumeClaim", name, owner, owner.namespace)
     del claim["metadata"]["ownerReferences"]
     claim["spec"] = {"resources": {"requests": {"storage": size}}} if size else {}
     if attributes_class:

@@ -47,6 +47,7 @@ from stratus.builders.server import (
     disk_name,
     mac_address,
 )
+from stratus.builders.storage import cdi_claim
 from stratus.config import settings
 from stratus.constants import API_VERSION, GROUP, VERSION
 from stratus.core import kube
@@ -204,9 +205,12 @@ def resolve_boot(
     if templates:
         existing = templates[0]
         storage = existing["spec"]["storage"]
+        size = storage["resources"]["requests"]["storage"]
+        if flavor.disk and amount(flavor.disk) > amount(size):
+            size = flavor.disk  # resized to a Flavor with a larger disk (never a smaller one)
         return Boot(
             source=existing["spec"]["source"],
-            size=storage["resources"]["requests"]["storage"],
+            size=size,
             storage_class=storage.get("storageClassName"),
         ), None
     copy = image_copy(namespace, str(spec.image))
@@ -450,6 +454,7 @@ def ensure_server(body: kopf.Body) -> Outcome:
         inputs = resolve(body, spec, workload)
         admitted = admit(body, spec, inputs, workload)
         interfaces = interfaces_of(owner, spec, inputs, allocate_missing=True)
+        grow_root_disk(owner, inputs.boot, workload)
         apply_workload(build_children(owner, spec, inputs, interfaces), workload)
     changes = reboot(body, spec) | resize(body, spec)
     outcome = observe(body, spec, inputs.waiting, changes | migrate(body, spec, inputs.placement))
@@ -489,6 +494,18 @@ def admit(body: kopf.Body, spec: ServerSpec, inputs: Inputs, workload: Manifest 
             refresh_usage(namespace)
     flavor = inputs.flavor
     return Check(True, "Admitted", f"{flavor.name}: {flavor.vcpus} vCPUs, {flavor.memory}")
+
+
+def grow_root_disk(owner: Owner, boot: Boot, workload: Manifest | None) -> None:
+    """A resize to a Flavor with a larger disk grows the root disk's claim, before the
+    VirtualMachine's template says so: KubeVirt leaves a DataVolume it made as it is, and
+    the template's size is how a later pass knows the claim has grown."""
+    templates = ((workload or {}).get("spec") or {}).get("dataVolumeTemplates") or []
+    if not templates or boot.size is None:
+        return
+    made = templates[0]["spec"]["storage"]["resources"]["requests"]["storage"]
+    if amount(boot.size) > amount(made):
+        kube.converge(cdi_claim(owner, root_disk_name(owner.name), boot.size))
 
 
 def apply_workload(children: Children, workload: Manifest | None) -> None:

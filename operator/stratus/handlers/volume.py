@@ -199,7 +199,7 @@ def ensure_volume(body: kopf.Body) -> Outcome:
     if made_by_cdi and claim is not None:
         retypes = (claim.get("spec") or {}).get("volumeAttributesClassName") != attributes
         if grows or retypes:
-            kube.converge(cdi_claim(owner, spec.size if grows else None, attributes))
+            kube.converge(cdi_claim(owner, owner.name, spec.size if grows else None, attributes))
     outcome = observe_volume(body)
     outcome.checks[QUOTA_ADMITTED] = Check(True, "Admitted", f"{spec.size} of storage")
     return outcome
