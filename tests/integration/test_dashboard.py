@@ -311,6 +311,26 @@ def test_every_form_and_action_of_a_member_reaches_the_api_server(
         cluster.wait(gone, "delete", ns)
 
 
+def test_a_member_migrates_a_server_and_retypes_a_volume_from_the_console(
+    cluster: Cluster, console: ConsoleProcess, console_tenancy: ConsoleTenancy
+) -> None:
+    t, ns = console_tenancy, console_tenancy.project
+    member = signed_in(console, t.member)
+    cluster.apply(stratus_object("Volume", "tiered", {"size": "1Gi"}, ns))
+    cluster.apply(stratus_object("Server", "roamer", {"flavor": t.small, "image": "cirros"}, ns))
+    cluster.wait("server/roamer", "condition=Ready", ns, timeout=120)
+    for action, form in (
+        ("servers/roamer/migrate", {}),
+        ("volumes/tiered/retype", {"volumeType": "fast"}),
+    ):
+        answer = member.post(f"/p/{ns}/{action}", data=form, headers=changing(member))
+        assert answer.status_code == 200, (action, answer.text)
+    cluster.wait("server/roamer", "jsonpath={.status.migration.phase}=Succeeded", ns, 90)
+    assert "Succeeded: " in member.get(f"/p/{ns}/servers/roamer").text
+    cluster.wait("volume/tiered", "jsonpath={.status.volumeType}=fast", ns)
+    cluster.kubectl("delete", "server/roamer", "volume/tiered", "-n", ns, "--wait=false")
+
+
 def test_a_member_routes_and_points_a_floating_ip_from_the_console(
     cluster: Cluster, console: ConsoleProcess, console_tenancy: ConsoleTenancy
 ) -> None:

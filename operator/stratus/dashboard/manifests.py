@@ -274,5 +274,9 @@ def detach(server: Manifest, volume: str) -> list[Manifest]:
     return list_patch(server, "volumes", [v for v in current if v != volume])
 
 
+def retype(volume_type: str) -> Manifest:
+    return {"spec": {"volumeType": volume_type}}
+
+
 def resize(size: str) -> Manifest:
     return {"spec": {"size": size}}

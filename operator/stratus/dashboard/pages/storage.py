@@ -1,4 +1,5 @@
-"""Cinder and Glance: Volumes (create, extend, snapshot, attach), Snapshots and Images."""
+"""Cinder and Glance: Volumes (create, extend, retype, snapshot, attach), Snapshots and
+Images."""
 
 from starlette.routing import Route
 
@@ -15,6 +16,12 @@ async def extend(place: Visit, name: str, form: Form) -> str:
     return f"Volume {name} is being extended to {size}."
 
 
+async def retype(place: Visit, name: str, form: Form) -> str:
+    volume_type = form.text("volumeType")
+    await place.kube.patch(VOLUMES, name, manifests.retype(volume_type), place.namespace)
+    return f"Volume {name} is asked to retype to {volume_type}."
+
+
 async def snapshot(place: Visit, name: str, form: Form) -> str:
     taken = manifests.snapshot(form, place.namespace)
     await place.kube.create(SNAPSHOTS, taken, place.namespace)
@@ -25,7 +32,7 @@ async def attach(place: Visit, name: str, form: Form) -> str:
     return await change_volumes(place, form.text("server"), name, attaching=True)
 
 
-VOLUME_ACTIONS = {"extend": extend, "snapshot": snapshot, "attach": attach}
+VOLUME_ACTIONS = {"extend": extend, "retype": retype, "snapshot": snapshot, "attach": attach}
 
 routes = [
     # A Volume's form offers Images and Snapshots to copy; its rows, Servers to attach to.
