@@ -24,7 +24,10 @@ NODES = ("node-1", "node-2", "node-3")
 
 @pytest.fixture
 def tenant(cluster: Cluster, operator: Operator, name: str) -> str:
-    provision_tenant(cluster, name, {f"{name}-s": {"vcpus": 1, "memory": "1Gi", "disk": "2Gi"}})
+    """A Project whose administrator is alice: she runs its Servers, the cloud's
+    administrators move them."""
+    flavors = {f"{name}-s": {"vcpus": 1, "memory": "1Gi", "disk": "2Gi"}}
+    provision_tenant(cluster, name, flavors, members=[{"name": "alice", "role": "admin"}])
     return name
 
 
@@ -117,6 +120,25 @@ def test_a_live_migration_moves_a_running_server_without_restarting_it(
     cluster.settled("server", "mover", ns)
     vmims = cluster.kubectl("get", "vmim", "-n", ns, "-o", "name").stdout.split()
     assert vmims == [f"virtualmachineinstancemigration.kubevirt.io/{migration['name']}"]
+
+
+def test_only_cloud_administrators_may_live_migrate(cluster: Cluster, tenant: str) -> None:
+    """Nova's policy: a tenant choosing where its Servers run could hunt for a neighbour's
+    node. The API server's admission policy refuses a tenant's migrateRequestedAt."""
+    ns = tenant
+    as_alice = cluster.kubectl(
+        "apply", "--as=alice", "-f", "-", stdin=server("own", ns), check=False
+    )
+    assert as_alice.returncode == 0, as_alice.stderr
+    asked = server("own", ns, migrateRequestedAt="2026-12-04T10:00:00Z")
+    refused = cluster.kubectl("apply", "--as=alice", "-f", "-", stdin=asked, check=False)
+    assert "only cluster administrators may live-migrate a Server" in refused.stderr
+    assert "migrateRequestedAt" not in cluster.get("server", "own", ns)["spec"]
+    # Her other changes still go through, the administrator's request included.
+    cluster.apply(asked)
+    stopped = server("own", ns, migrateRequestedAt="2026-12-04T10:00:00Z", powerState="Stopped")
+    as_alice = cluster.kubectl("apply", "--as=alice", "-f", "-", stdin=stopped, check=False)
+    assert as_alice.returncode == 0, as_alice.stderr
 
 
 def test_a_migration_that_anti_affinity_forbids_is_refused_with_no_valid_host(
