@@ -100,8 +100,11 @@ def test_a_node_is_schedulable_only_when_ready_untainted_and_not_cordoned() -> N
         "memory": 64 * GI,
     }
     assert not node_record({**body, "spec": {"unschedulable": True}})["schedulable"]
-    tainted = {"taints": [{"key": "x", "effect": "NoSchedule"}]}
-    assert not node_record({**body, "spec": tainted})["schedulable"]
+    for effect in ("NoSchedule", "NoExecute"):
+        tainted = {"taints": [{"key": "x", "effect": effect}]}
+        assert not node_record({**body, "spec": tainted})["schedulable"], effect
+    preferred = {"taints": [{"key": "x", "effect": "PreferNoSchedule"}]}
+    assert node_record({**body, "spec": preferred})["schedulable"]
     not_ready = {**body["status"], "conditions": [{"type": "Ready", "status": "False"}]}
     assert not node_record({**body, "status": not_ready})["schedulable"]
 

@@ -11,6 +11,7 @@ from stratus.placement.filters import Node
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
 FINISHED = ("Succeeded", "Failed")
+REFUSING_TAINTS = ("NoSchedule", "NoExecute")
 
 
 def millicores(quantity: str | int) -> int:
@@ -25,7 +26,8 @@ def node_record(body: Mapping[str, Any]) -> dict[str, Any]:
         c.get("type") == "Ready" and c.get("status") == "True"
         for c in status.get("conditions") or []
     )
-    tainted = any(t.get("effect") == "NoSchedule" for t in spec.get("taints") or [])
+    # Servers' pods tolerate no taint: NoExecute keeps them off as NoSchedule does.
+    tainted = any(t.get("effect") in REFUSING_TAINTS for t in spec.get("taints") or [])
     return {
         "zone": (body["metadata"].get("labels") or {}).get(ZONE_LABEL),
         "schedulable": ready and not spec.get("unschedulable") and not tainted,
