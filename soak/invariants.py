@@ -124,6 +124,11 @@ def count(
     store_orphans = _store_orphans(state, deleted)
     breaches += store_orphans
     tracebacks = log.count("Traceback (most recent call last)")
+    breaches += [
+        f"traceback: {line[-600:]}"
+        for line in log.splitlines()
+        if "Traceback (most recent call last)" in line
+    ]
     watched = secrets | _bucket_secret_keys(children)
     leaks = _secret_leaks(state, stratus, watched, log)
     breaches += leaks
