@@ -33,7 +33,6 @@ from stratus.core.quota import admit_storage, refresh_usage
 from stratus.core.reconcile import (
     Check,
     Outcome,
-    deleting,
     parse_spec,
     parse_status,
     reconcile,
@@ -379,10 +378,11 @@ def _refresh_attachments(namespace: str, holder: str, claims: set[Any]) -> None:
     free to go now, the others report InUse or Available."""
     involved = [v for claim in claims for v in volumes_by_name.get(parent_key(namespace, claim))]
     involved += volumes_by_holder.get(parent_key(namespace, holder))
-    reported = (*USABLE_PHASES, VolumePhase.RESIZING, VolumePhase.RETYPING)
+    # Whatever phase the index shows: it may not have the status the Volume's last pass
+    # wrote yet (Creating while the Volume is Available), and a Volume skipped here would
+    # not see the machine that took it until something else woke it.
     for volume in involved:
-        if deleting(volume) or (volume.get("status") or {}).get("phase") in reported:
-            wake(PARENT, volume, observe_volume)
+        wake(PARENT, volume, observe_volume)
 
 
 @kopf.on.event(*DATAVOLUMES)
