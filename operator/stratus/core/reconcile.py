@@ -110,6 +110,14 @@ def reconcile(
         raise kopf.TemporaryError(
             f"the API server did not answer: {error}", delay=API_UNREACHABLE_RETRY
         ) from error
+    except ApiException as error:
+        # The object's own read refused while the API server starts (503: "before all known
+        # HTTP paths have been installed") or sheds load (429): the same, not a crash.
+        if error.status not in (429, 503):
+            raise
+        raise kopf.TemporaryError(
+            f"the API server is not ready: {error.reason}", delay=API_UNREACHABLE_RETRY
+        ) from error
 
 
 def _reconcile(
