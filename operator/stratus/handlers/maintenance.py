@@ -16,7 +16,7 @@ from stratus.constants import GROUP, VERSION
 from stratus.core import kube
 from stratus.core.errors import DependencyNotReady, InvalidInput
 from stratus.core.indexes import index
-from stratus.core.parents import PARENTS, Parent, own_pass, register, run
+from stratus.core.parents import PARENTS, Parent, own_pass, parent_key, register, run
 from stratus.core.reconcile import Outcome, parse_spec, reconcile
 from stratus.core.workqueue import Strength
 
@@ -114,7 +114,7 @@ def ensure_maintenance(body: kopf.Body) -> Outcome:
 
 
 def server_key(server: Mapping[str, Any]) -> str:
-    return f"{server['metadata']['namespace']}/{server['metadata']['name']}"
+    return parent_key(server["metadata"]["namespace"], server["metadata"]["name"])
 
 
 def summary(
