@@ -1,5 +1,6 @@
 """The local control plane and the operator, as session fixtures for integration tests."""
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -66,6 +67,31 @@ class Cluster:
             raise AssertionError(result.stderr)
         found: dict[str, Any] = json.loads(result.stdout)
         return found
+
+    @contextlib.contextmanager
+    def nodes_annotated(self, annotation: str, value: str) -> Iterator[None]:
+        """Every KWOK node carries the annotation (a simulated fault) until the block ends."""
+        nodes = self.kubectl("get", "nodes", "-l", "type=kwok", "-o", "name").stdout.split()
+        assert nodes, "no KWOK nodes"
+        for node in nodes:
+            self.kubectl("annotate", node, f"{annotation}={value}", "--overwrite")
+        try:
+            yield
+        finally:
+            for node in nodes:
+                self.kubectl("annotate", node, f"{annotation}-")
+
+    def events(self, name: str, namespace: str) -> list[dict[str, Any]]:
+        """The Events about an object, as `kubectl get events` lists them."""
+        found = self.kubectl(
+            "get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}",
+            "-o", "json",
+        )  # fmt: skip
+        items: list[dict[str, Any]] = json.loads(found.stdout)["items"]
+        return items
+
+    def event_reasons(self, name: str, namespace: str) -> list[str]:
+        return [str(event["reason"]) for event in self.events(name, namespace)]
 
     def wait(
         self, target: str, condition: str, namespace: str | None = None, timeout: int = 60

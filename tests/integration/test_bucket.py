@@ -96,27 +96,12 @@ def ready_reason(
     return str(next(c for c in found["status"]["conditions"] if c["type"] == "Ready")["message"])
 
 
-def events(cluster: Cluster, namespace: str, name: str) -> list[dict[str, Any]]:
-    found = cluster.kubectl(
-        "get",
-        "events",
-        "-n",
-        namespace,
-        "--field-selector",
-        f"involvedObject.name={name}",
-        "-o",
-        "json",
-    )
-    items: list[dict[str, Any]] = json.loads(found.stdout)["items"]
-    return items
-
-
 def corrections(cluster: Cluster, namespace: str, name: str) -> set[str]:
     """What the Bucket's DriftCorrected Events say was restored on the store."""
     restored = "restored on the object store: "
     return {
         item
-        for event in events(cluster, namespace, name)
+        for event in cluster.events(name, namespace)
         if event["reason"] == "DriftCorrected"
         for item in event["message"].removeprefix(restored).split(", ")
     }
@@ -151,7 +136,7 @@ def test_each_bucket_has_a_unique_name_and_keys_that_reach_it_alone(
 
     # No secret key shows in the operator's log, the namespace's Events or any status.
     log = "\n".join(operator.session_log())
-    seen = json.dumps([events(cluster, project, b) for b in ("backups", "media")])
+    seen = json.dumps([cluster.events(b, project) for b in ("backups", "media")])
     seen += json.dumps([cluster.get("bucket", b, project) for b in ("backups", "media")])
     for secret_key in (own["secretKey"], neighbour["secretKey"], MINIO_PASSWORD):
         assert secret_key not in log
@@ -432,7 +417,7 @@ def test_an_outage_of_the_store_is_reported_backed_off_and_recovered(
             timeout=90,
         )
         warning = [
-            e for e in events(cluster, project, "kept") if e["reason"] == "CredentialsNotRevoked"
+            e for e in cluster.events("kept", project) if e["reason"] == "CredentialsNotRevoked"
         ]
         assert warning and warning[0]["type"] == "Warning"
         assert operator.alive()

@@ -237,11 +237,7 @@ def test_a_reference_to_another_projects_private_object_is_not_ready_and_makes_n
     ready = next(c for c in found["status"]["conditions"] if c["type"] == "Ready")
     expected = message.replace("{b}", tenancy.b)
     assert ready["status"] == "False" and expected in ready["message"], ready
-    events = cluster.kubectl(
-        "get", "events", "-n", tenancy.a, "--field-selector", f"involvedObject.name={name}",
-        "-o", "jsonpath={.items[*].reason}",
-    ).stdout.split()  # fmt: skip
-    assert reason in events
+    assert reason in cluster.event_reasons(name, tenancy.a)
     # Nothing was made for it: no child in A, no address taken on B's Network.
     children = cluster.kubectl(
         "get", "vm,datavolumes,pvc,services,secrets,pods", "-n", tenancy.a,

@@ -10,6 +10,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from devcluster.simulator.migration import FAIL_MIGRATIONS
 from tests.integration.conftest import (
     Cluster,
     Operator,
@@ -18,7 +19,6 @@ from tests.integration.conftest import (
     stratus_object,
 )
 
-FAIL_MIGRATIONS = "simulator.devcluster.stratus.io/fail-incoming-migrations"
 NODES = ("node-1", "node-2", "node-3")
 
 
@@ -56,13 +56,6 @@ def migration_ends(cluster: Cluster, name: str, ns: str, phase: str) -> dict[str
     assert found is not None
     migration: dict[str, Any] = found["status"]["migration"]
     return migration
-
-
-def event_reasons(cluster: Cluster, name: str, ns: str) -> list[str]:
-    events = cluster.kubectl(
-        "get", "events", "-n", ns, "--field-selector", f"involvedObject.name={name}", "-o", "json"
-    )
-    return [e["reason"] for e in json.loads(events.stdout)["items"]]
 
 
 def launcher_nodes(cluster: Cluster, name: str, ns: str) -> list[str]:
@@ -103,7 +96,7 @@ def test_a_live_migration_moves_a_running_server_without_restarting_it(
         lambda: launcher_nodes(cluster, "mover", ns) == [after["status"]["host"]],
     )
     assert after["status"]["addresses"] == before["status"]["addresses"]
-    reasons = event_reasons(cluster, "mover", ns)
+    reasons = cluster.event_reasons("mover", ns)
     assert "Migrating" in reasons and "Migrated" in reasons
     table = cluster.kubectl("get", "servers", "mover", "-n", ns).stdout
     assert "MIGRATION" in table.splitlines()[0] and "Succeeded" in table
@@ -158,7 +151,7 @@ def test_a_migration_that_anti_affinity_forbids_is_refused_with_no_valid_host(
     assert "among 2 nodes" in migration["message"]
     assert "ServerGroupAntiAffinityFilter eliminated 2" in migration["message"]
     assert migration["sourceHost"] == hosts[0]
-    assert "NoValidHost" in event_reasons(cluster, "a1", ns)
+    assert "NoValidHost" in cluster.event_reasons("a1", ns)
     # Nothing was started, and the Server runs on where it was, Ready.
     assert cluster.kubectl("get", "vmim", "-n", ns, "-o", "name").stdout == ""
     assert running(cluster, "a1", ns)["status"]["host"] == hosts[0]
@@ -167,11 +160,8 @@ def test_a_migration_that_anti_affinity_forbids_is_refused_with_no_valid_host(
 @pytest.fixture
 def failing_nodes(cluster: Cluster) -> Iterator[None]:
     """Every node refuses incoming migrations (the simulator's fault), until the test ends."""
-    for node in NODES:
-        cluster.kubectl("annotate", "node", node, f"{FAIL_MIGRATIONS}=true", "--overwrite")
-    yield
-    for node in NODES:
-        cluster.kubectl("annotate", "node", node, f"{FAIL_MIGRATIONS}-")
+    with cluster.nodes_annotated(FAIL_MIGRATIONS, "true"):
+        yield
 
 
 def test_a_failed_migration_leaves_the_server_running_where_it_was(
@@ -195,7 +185,7 @@ def test_a_failed_migration_leaves_the_server_running_where_it_was(
     cluster.wait_until(
         "the target pod to go", lambda: launcher_nodes(cluster, "stay", ns) == [source]
     )
-    assert "MigrationFailed" in event_reasons(cluster, "stay", ns)
+    assert "MigrationFailed" in cluster.event_reasons("stay", ns)
 
 
 def test_servers_that_cannot_live_migrate_say_why(cluster: Cluster, tenant: str) -> None:
@@ -231,7 +221,7 @@ def test_servers_that_cannot_live_migrate_say_why(cluster: Cluster, tenant: str)
     for name, (reason, words) in expected.items():
         migration = migration_ends(cluster, name, ns, "Failed")
         assert (migration["reason"], words in migration["message"]) == (reason, True), migration
-        assert reason in event_reasons(cluster, name, ns)
+        assert reason in cluster.event_reasons(name, ns)
     assert cluster.kubectl("get", "vmim", "-n", ns, "-o", "name").stdout == ""
 
 
@@ -282,7 +272,7 @@ def test_host_maintenance_moves_every_server_off_the_node_and_ends_in_service(
     ]
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "ServersNotMovable")
-    assert "ServersNotMovable" in event_reasons(cluster, hm, "default")
+    assert "ServersNotMovable" in cluster.event_reasons(hm, "default")
     assert cluster.get("node", node)["spec"]["unschedulable"] is True
     for name in names:
         moved = running(cluster, name, ns)["status"]

@@ -117,18 +117,7 @@ def test_storage_quota_is_enforced_before_any_claim_exists(cluster: Cluster, pro
         "Volumes + 20.0Gi requested > 40.0Gi allowed"
     )
     assert cluster.get("pvc", "too-much", project) is None
-    events = json.loads(
-        cluster.kubectl(
-            "get",
-            "events",
-            "-n",
-            project,
-            "-o",
-            "json",
-            "--field-selector=involvedObject.name=too-much",
-        ).stdout
-    )["items"]
-    assert any(e["reason"] == "QuotaExceeded" for e in events)
+    assert "QuotaExceeded" in cluster.event_reasons("too-much", project)
     cluster.kubectl("delete", "volume", "big", "-n", project)
     ready(cluster, "volume", "too-much", project)
 
@@ -370,10 +359,7 @@ def test_a_retype_the_classes_do_not_allow_is_refused_and_changes_nothing(
     )
     refused = cluster.get("volume", "cold", project)["status"]
     assert (refused["phase"], refused["volumeType"]) == ("Available", "fast")
-    events = cluster.kubectl(
-        "get", "events", "-n", project, "--field-selector", "involvedObject.name=cold", "-o", "json"
-    )
-    assert "RetypeRefused" in [e["reason"] for e in json.loads(events.stdout)["items"]]
+    assert "RetypeRefused" in cluster.event_reasons("cold", project)
     retype(cluster, "cold", project, "standard")
     condition = reason(cluster, "volume", "cold", project, "RetypeRefused")
     assert "volume type standard has no VolumeAttributesClass" in condition["message"]
