@@ -14,6 +14,7 @@ are added to and removed from the live instance, anything else waits for a resta
 import copy
 import random
 import string
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import kopf
@@ -23,6 +24,8 @@ from devcluster.simulator.conditions import condition
 from devcluster.simulator.kube import Manifest
 
 GROUP, VERSION = "kubevirt.io", "v1"
+FIRST_RETRY_SECONDS, LAST_RETRY_SECONDS = 10, 300
+"""virt-controller's crash-loop backoff: it doubles from the first delay up to the last."""
 
 
 class Blocker(NamedTuple):
@@ -59,6 +62,36 @@ def next_action(strategy: str, vmi: Manifest | None, blocked: bool) -> str | Non
     if phase == "Succeeded" and strategy == "Always":
         return "delete"
     return None
+
+
+def start_failure(vm: Manifest, vmi: Manifest | None, at: str) -> Manifest | None:
+    """status.startFailure: instances that failed before they ever ran, in a row, and when the
+    next may be made. A running instance, or a machine stopped, ends the count."""
+    previous = (vm.get("status") or {}).get("startFailure")
+    if run_strategy(vm) == "Halted" or launcher.instance_phase(vmi) == "Running":
+        return None
+    if vmi is None or launcher.instance_phase(vmi) != "Failed":
+        return previous
+    history = (vmi.get("status") or {}).get("phaseTransitionTimestamps") or []
+    uid = vmi["metadata"]["uid"]
+    if any(entry.get("phase") == "Running" for entry in history) or (
+        previous and previous.get("lastFailedVMIUID") == uid
+    ):
+        return previous
+    count = int((previous or {}).get("consecutiveFailCount", 0)) + 1
+    delay = min(LAST_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2 ** (count - 1))
+    retry = datetime.strptime(at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) + timedelta(
+        seconds=delay
+    )
+    return {
+        "consecutiveFailCount": count,
+        "lastFailedVMIUID": uid,
+        "retryAfterTimestamp": retry.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def backing_off(failure: Manifest | None, at: str) -> bool:
+    return bool(failure and str(failure.get("retryAfterTimestamp", "")) > at)
 
 
 def volume_blocker(
@@ -195,7 +228,11 @@ def unschedulable(vmi: Manifest | None) -> bool:
 
 
 def printable_status(
-    vm: Manifest, vmi: Manifest | None, launcher_pods: int, blocker: Blocker | None
+    vm: Manifest,
+    vmi: Manifest | None,
+    launcher_pods: int,
+    blocker: Blocker | None,
+    crash_looping: bool = False,
 ) -> str:
     """KubeVirt's one-word VirtualMachine status (the STATUS column of `kubectl get vm`)."""
     strategy = run_strategy(vm)
@@ -206,6 +243,8 @@ def printable_status(
             return "Stopping"
         if strategy in ("Halted", "Manual", "WaitAsReceiver"):
             return "Stopped"
+        if crash_looping:
+            return "CrashLoopBackOff"
         return blocker.printable_status if blocker else "Starting"
     if launcher.deleting(vmi) or strategy == "Halted":
         return "Stopping"
@@ -251,9 +290,15 @@ def resized(template_spec: Manifest, instance_spec: Manifest) -> bool:
 
 
 def vm_status(
-    vm: Manifest, vmi: Manifest | None, launcher_pods: int, blocker: Blocker | None, at: str
+    vm: Manifest,
+    vmi: Manifest | None,
+    launcher_pods: int,
+    blocker: Blocker | None,
+    at: str,
+    failure: Manifest | None = None,
 ) -> Manifest:
-    """The VirtualMachine's status: printableStatus, created/ready, its instance's conditions."""
+    """The VirtualMachine's status: printableStatus, created/ready, its instance's conditions,
+    and `failure` (start_failure) as startFailure."""
     vmi_conditions = ((vmi or {}).get("status") or {}).get("conditions") or []
     ready_condition = conditions.find(vmi_conditions, "Ready")
     ready = bool(
@@ -287,13 +332,16 @@ def vm_status(
     generation = vm["metadata"].get("generation")
     previous = (vm.get("status") or {}).get("conditions")
     return {
-        "printableStatus": printable_status(vm, vmi, launcher_pods, blocker),
+        "printableStatus": printable_status(
+            vm, vmi, launcher_pods, blocker, backing_off(failure, at)
+        ),
         "created": True if vmi else None,
         "ready": True if ready else None,
         "runStrategy": run_strategy(vm),
         "observedGeneration": generation,
         "desiredGeneration": generation,
         "conditions": conditions.merge(previous, wanted, at),
+        "startFailure": failure,
     }
 
 
@@ -354,7 +402,10 @@ def reconcile_vm(namespace: str, name: str, logger: kopf.Logger) -> None:
     vmi = kube.get(kube.VMI, name, namespace)
     instancetype, blocker = _instancetype(vm)
     blocker = blocker or _volume_blocker(vm)
-    action = next_action(run_strategy(vm), vmi, blocked=blocker is not None)
+    at = conditions.now()
+    failure = start_failure(vm, vmi, at)
+    blocked = blocker is not None or backing_off(failure, at)
+    action = next_action(run_strategy(vm), vmi, blocked=blocked)
     if action == "create":
         created = kube.create(build_instance(vm, instancetype))
         if created:
@@ -369,7 +420,7 @@ def reconcile_vm(namespace: str, name: str, logger: kopf.Logger) -> None:
     pods = kube.list_(
         kube.POD, namespace, f"{launcher.LABEL_APP}=virt-launcher,{launcher.LABEL_VM_NAME}={name}"
     )
-    wanted = vm_status(vm, vmi, len(pods), blocker, conditions.now())
+    wanted = vm_status(vm, vmi, len(pods), blocker, at, failure)
     if kube.changed(vm.get("status"), wanted):
         kube.patch(kube.VM, name, namespace, {"status": wanted}, status=True)
 
@@ -389,7 +440,12 @@ def reconcile_vmi(namespace: str, name: str, logger: kopf.Logger, *, create_pod:
             logger.info(f"created {pod['metadata']['name']} for {namespace}/{name}")
     claims, dvs = _claims_of(vmi["spec"], namespace)
     attachable = attachable_volumes(vmi["spec"], claims, dvs)
-    wanted = launcher.vmi_status(vmi, pod, conditions.now(), claims=claims, attachable=attachable)
+    node_name = str(((pod or {}).get("spec") or {}).get("nodeName") or "")
+    starting = node_name and launcher.instance_phase(vmi) != "Running"
+    failure = launcher.start_failure(vmi, kube.get(kube.NODE, node_name)) if starting else None
+    wanted = launcher.vmi_status(
+        vmi, pod, conditions.now(), claims=claims, attachable=attachable, failure=failure
+    )
     if not kube.changed(vmi.get("status"), wanted):
         return
     patch: Manifest = {"status": wanted}
@@ -413,6 +469,18 @@ def _reconcile_vms_using(namespace: str, claim: str, logger: kopf.Logger) -> Non
 def vm_changed(type: str, body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
     if type != "DELETED":
         reconcile_vm(kube.namespace_of(body), body.metadata.name, logger)
+
+
+@kopf.timer(
+    GROUP,
+    VERSION,
+    "virtualmachines",
+    interval=2.0,
+    when=lambda body, **_: bool((body.get("status") or {}).get("startFailure")),
+)
+def crash_loop_retry(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
+    """Make the next instance once the backoff is over; stops matching when one runs."""
+    reconcile_vm(kube.namespace_of(body), body.metadata.name, logger)
 
 
 @kopf.on.event(GROUP, VERSION, "virtualmachineinstances")

@@ -27,6 +27,9 @@ LABEL_SCHEDULABLE = "kubevirt.io/schedulable"
 FINAL_PHASES = ("Succeeded", "Failed")
 MIGRATION_TARGET_LABEL = "kubevirt.io/migrationJobUID"
 ACTIVE_PHASES = ("Scheduling", "Scheduled", "Running")
+GUEST_MEMORY_LIMIT = "simulator.devcluster.stratus.io/guest-memory-limit"
+"""On a Node: a guest with more memory than this fails to start there, as when QEMU cannot
+back the guest's memory (a simulated fault; guests already running are left alone)."""
 SKIPPED_POD_ANNOTATIONS = (
     "kubectl.kubernetes.io",
     "kubevirt.io/storage-observed-api-version",
@@ -293,6 +296,21 @@ def interfaces_status(vmi: Manifest, pod: Manifest) -> list[Manifest]:
     return result
 
 
+def start_failure(vmi: Manifest, node: Manifest | None) -> str | None:
+    """Why the guest cannot start on `node`, as virt-handler reports a failed domain start."""
+    limit = ((node or {}).get("metadata", {}).get("annotations") or {}).get(GUEST_MEMORY_LIMIT)
+    domain = vmi["spec"].get("domain") or {}
+    guest = (domain.get("memory") or {}).get("guest") or (
+        (domain.get("resources") or {}).get("requests") or {}
+    ).get("memory")
+    if limit is None or guest is None or kube.quantity(guest) <= kube.quantity(limit):
+        return None
+    return (
+        f"server error. command SyncVMI failed: LibvirtError: internal error: qemu unexpectedly "
+        f"closed the monitor: cannot allocate {guest} of guest memory on this host"
+    )
+
+
 def _pod_condition(pod: Manifest, type_: str) -> Manifest | None:
     return conditions.find((pod.get("status") or {}).get("conditions"), type_)
 
@@ -313,10 +331,12 @@ def vmi_status(
     *,
     claims: Mapping[str, Manifest | None] | None = None,
     attachable: set[str] | None = None,
+    failure: str | None = None,
 ) -> Manifest:
     """The instance's status, read off its launcher pod as virt-controller and virt-handler do.
 
-    `claims` and `attachable` feed status.volumeStatus (see hotplug.volume_status).
+    `claims` and `attachable` feed status.volumeStatus (see hotplug.volume_status); `failure`
+    is why the guest cannot start on the pod's node, which fails an instance not yet running.
     """
     current = vmi.get("status") or {}
     phase = instance_phase(vmi)
@@ -342,6 +362,14 @@ def vmi_status(
             "conditions": conditions.merge(current.get("conditions"), wanted, at),
         }
     node = pod["spec"].get("nodeName")
+    if failure and pod_phase == "Running" and node and phase != "Running":
+        wanted = [condition("Ready", False, "Failed", failure)]
+        return {
+            "phase": "Failed",
+            "nodeName": node,
+            "phaseTransitionTimestamps": phase_history(vmi, "Failed", at),
+            "conditions": conditions.merge(current.get("conditions"), wanted, at),
+        }
     status: Manifest = {"activePods": {pod["metadata"]["uid"]: node or ""}}
     if pod_phase == "Running" and node:
         # virt-controller's Ready follows the launcher's readiness, which the guest's own

@@ -6,7 +6,7 @@ import base64
 import html
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -242,6 +242,23 @@ def test_the_consoles_own_account_may_read_nothing_of_tenants(cluster: Cluster) 
     assert deployment["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
 
 
+def confirm_resize_in_console(
+    cluster: Cluster,
+    member: httpx.Client,
+    submit: Callable[..., httpx.Response],
+    ns: str,
+    name: str,
+) -> None:
+    """A resized Server offers Confirm and Revert, and no other resize, until one is chosen."""
+    cluster.wait(f"server/{name}", "jsonpath={.status.phase}=VerifyResize", ns, timeout=120)
+    page = member.get(f"/p/{ns}/servers/{name}").text
+    assert f"/{name}/confirm-resize" in page and f"/{name}/revert-resize" in page
+    assert f"/{name}/resize" not in page
+    submit(f"servers/{name}/confirm-resize")
+    cluster.wait(f"server/{name}", "jsonpath={.status.phase}=Active", ns, timeout=60)
+    assert "has no resize to revert" in submit(f"servers/{name}/revert-resize").text
+
+
 def test_every_form_and_action_of_a_member_reaches_the_api_server(
     cluster: Cluster, console: ConsoleProcess, console_tenancy: ConsoleTenancy
 ) -> None:
@@ -301,6 +318,7 @@ def test_every_form_and_action_of_a_member_reaches_the_api_server(
     assert f"<option>{t.large}</option>" in page and f"<option>{t.small}</option>" not in page
     submit("servers/formed/resize", flavor=t.large)
     assert cluster.get("server", "formed", ns)["spec"]["flavor"] == t.large
+    confirm_resize_in_console(cluster, member, submit, ns, "formed")
     submit("servers/formed/shelve")
     assert cluster.get("server", "formed", ns)["spec"]["powerState"] == "Shelved"
     for path in ("servers/formed", "volumes/copy", "snapshots/data-snap", "images/disk",

@@ -3,12 +3,14 @@ user of `openstack server create` relies on, driven with kubectl."""
 
 import base64
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
 import pytest
 
+from devcluster.simulator.launcher import GUEST_MEMORY_LIMIT
 from tests.conftest import UpstreamSchema
 from tests.integration.conftest import (
     PUBLIC_KEY,
@@ -347,15 +349,22 @@ def instance_size(cluster: Cluster, name: str, namespace: str) -> tuple[int, str
     return domain["cpu"]["sockets"], domain["memory"]["guest"], flavor
 
 
-def reasons_of(cluster: Cluster, name: str, namespace: str) -> list[str]:
-    found = cluster.kubectl(
-        "get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}",
-        "-o", "jsonpath={.items[*].reason}",
-    )  # fmt: skip
-    return found.stdout.split()
+def verifying(cluster: Cluster, name: str, namespace: str) -> dict[str, Any]:
+    """The Server once its resize runs and waits for a confirmation (Nova's VERIFY_RESIZE)."""
+    target = f"server/{name}"
+    cluster.wait(target, "jsonpath={.status.phase}=VerifyResize", namespace, timeout=120)
+    cluster.wait(target, "condition=Ready", namespace)
+    found = cluster.get("server", name, namespace)
+    assert found is not None
+    return found
 
 
-def test_a_resize_restarts_the_server_once_in_the_new_flavor(
+def confirm_resize(cluster: Cluster, name: str, namespace: str, at: str) -> None:
+    patch = json.dumps({"spec": {"resizeConfirmedAt": at}})
+    cluster.kubectl("patch", "server", name, "-n", namespace, "--type=merge", "-p", patch)
+
+
+def test_a_resize_restarts_once_in_the_new_flavor_and_waits_for_confirmation(
     cluster: Cluster, tenant: Tenant, operator: Operator
 ) -> None:
     ns = tenant.namespace
@@ -365,20 +374,89 @@ def test_a_resize_restarts_the_server_once_in_the_new_flavor(
     assert instance_size(cluster, "rs", ns) == (1, "1Gi", tenant.small)
 
     cluster.apply(server("rs", ns, tenant.large, image="cirros"))
-    cluster.wait("server/rs", f"jsonpath={{.status.flavor.name}}={tenant.large}", ns)
-    resized = active(cluster, "rs", ns)
+    resized = verifying(cluster, "rs", ns)
     second = instance_uid(cluster, "rs", ns)
     assert second and second != first
     assert instance_size(cluster, "rs", ns) == (4, "8Gi", tenant.large)
-    assert {"resizeOf", "resizedFrom"}.isdisjoint(resized["status"])
+    assert "resizeOf" not in resized["status"]
     assert resized["status"]["flavor"] == {
         "name": tenant.large, "vcpus": 4, "memory": "8Gi", "dedicatedCpu": False,
     }  # fmt: skip
-    assert "Resizing" in reasons_of(cluster, "rs", ns)
-    cluster.wait(f"project/{ns}", "jsonpath={.status.usage.cores}=4")
-    # A restarted operator finds the resize done, and restarts nothing.
+    assert resized["status"]["previousFlavor"]["name"] == tenant.small
+    ready = next(c for c in resized["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "VerifyResize"
+    assert f"revert with spec.flavor: {tenant.small}" in ready["message"]
+    assert {"Resizing", "VerifyResize"} <= set(cluster.event_reasons("rs", ns))
+    # The old Flavor is held until the resize is confirmed: the larger of the two counts.
+    cluster.wait(f"project/{ns}", "jsonpath={.status.usage.memory}=8Gi")
+    # A restarted operator finds the resize waiting, and restarts nothing.
     restart_and_watch_quietly(cluster, operator, "rs", ns)
     assert instance_uid(cluster, "rs", ns) == second
+
+    confirm_resize(cluster, "rs", ns, "2026-12-04T10:00:00Z")
+    confirmed = active(cluster, "rs", ns)
+    assert "previousFlavor" not in confirmed["status"]
+    assert confirmed["status"]["resizeConfirmedFor"] == "2026-12-04T10:00:00Z"
+    assert "ResizeConfirmed" in cluster.event_reasons("rs", ns)
+    assert instance_uid(cluster, "rs", ns) == second
+
+
+def test_a_resize_is_reverted_by_naming_the_old_flavor_and_blocks_another_until_then(
+    cluster: Cluster, tenant: Tenant
+) -> None:
+    ns = tenant.namespace
+    cluster.apply(server("back", ns, tenant.small, image="cirros"))
+    active(cluster, "back", ns)
+    cluster.apply(server("back", ns, tenant.large, image="cirros"))
+    verifying(cluster, "back", ns)
+    resized = instance_uid(cluster, "back", ns)
+    # Another Flavor now is refused: the resize under way is confirmed or reverted first.
+    cluster.apply(server("back", ns, tenant.huge, image="cirros"))
+    condition = ready_condition(cluster, "back", ns, "ResizeRefused")
+    assert (
+        f"the resize from {tenant.small} to {tenant.large} is not confirmed"
+        in (condition["message"])
+    )
+    assert cluster.get("server", "back", ns)["status"]["phase"] == "VerifyResize"
+    assert instance_uid(cluster, "back", ns) == resized
+
+    cluster.apply(server("back", ns, tenant.small, image="cirros"))
+    cluster.wait("server/back", f"jsonpath={{.status.flavor.name}}={tenant.small}", ns)
+    reverted = active(cluster, "back", ns)
+    assert "previousFlavor" not in reverted["status"]
+    assert instance_size(cluster, "back", ns) == (1, "1Gi", tenant.small)
+    assert instance_uid(cluster, "back", ns) not in (None, resized)
+    cluster.wait(f"project/{ns}", "jsonpath={.status.usage.cores}=1")
+
+
+@pytest.fixture
+def small_guests_only(cluster: Cluster) -> Iterator[None]:
+    """Every node fails guests of more than 4Gi (the simulator's fault), until the test ends."""
+    with cluster.nodes_annotated(GUEST_MEMORY_LIMIT, "4Gi"):
+        yield
+
+
+def test_a_resize_whose_new_instance_fails_is_reverted(
+    cluster: Cluster, tenant: Tenant, small_guests_only: None
+) -> None:
+    ns = tenant.namespace
+    cluster.apply(server("fails", ns, tenant.small, image="cirros"))
+    active(cluster, "fails", ns)
+    cluster.apply(server("fails", ns, tenant.large, image="cirros"))
+    condition = ready_condition(cluster, "fails", ns, "ResizeFailed")
+    assert f"the resize to {tenant.large} failed (CrashLoopBackOff" in condition["message"]
+    found = cluster.get("server", "fails", ns)
+    assert (found["status"]["phase"], found["status"]["flavor"]["name"]) == (
+        "Active", tenant.small,
+    )  # fmt: skip
+    assert found["status"]["resizeFailed"]["flavor"] == tenant.large
+    assert instance_size(cluster, "fails", ns) == (1, "1Gi", tenant.small)
+    assert "ResizeReverted" in cluster.event_reasons("fails", ns)
+    cluster.wait(f"project/{ns}", "jsonpath={.status.usage.cores}=1")
+    # Naming the Flavor it runs in clears the failure.
+    cluster.apply(server("fails", ns, tenant.small, image="cirros"))
+    cluster.wait("server/fails", "condition=Ready", ns)
+    assert "resizeFailed" not in cluster.get("server", "fails", ns)["status"]
 
 
 def test_a_resize_to_a_larger_disk_grows_the_root_disk(cluster: Cluster, tenant: Tenant) -> None:
@@ -391,8 +469,7 @@ def test_a_resize_to_a_larger_disk_grows_the_root_disk(cluster: Cluster, tenant:
     assert root is not None and root["status"]["capacity"]["storage"] == "2Gi"
 
     cluster.apply(server("grow", ns, bigger, image="cirros"))
-    cluster.wait("server/grow", f"jsonpath={{.status.flavor.name}}={bigger}", ns)
-    assert active(cluster, "grow", ns)["status"]["flavor"]["disk"] == "4Gi"
+    assert verifying(cluster, "grow", ns)["status"]["flavor"]["disk"] == "4Gi"
     cluster.wait("pvc/grow-root", "jsonpath={.status.capacity.storage}=4Gi", ns)
     # The same claim, grown: the guest's disk and what it holds are kept.
     assert cluster.get("pvc", "grow-root", ns)["metadata"]["uid"] == root["metadata"]["uid"]
@@ -443,7 +520,7 @@ def test_a_refused_resize_changes_nothing(cluster: Cluster, tenant: Tenant) -> N
         )  # fmt: skip
         assert instance_uid(cluster, "stay", ns) == before
         assert instance_size(cluster, "stay", ns) == (1, "1Gi", tenant.small)
-        assert reason in reasons_of(cluster, "stay", ns)
+        assert reason in cluster.event_reasons("stay", ns)
     cluster.apply(server("stay", ns, tenant.small, image="cirros"))
     active(cluster, "stay", ns)
     assert instance_uid(cluster, "stay", ns) == before
@@ -480,7 +557,7 @@ def test_a_resize_beyond_the_quota_is_refused_with_the_numbers(
         "patch", "project", name, "--type=merge", "-p", '{"spec":{"quota":{"cores":4}}}'
     )
     cluster.wait("server/grow", f"jsonpath={{.status.flavor.name}}={large}", name, timeout=90)
-    active(cluster, "grow", name)
+    verifying(cluster, "grow", name)
     assert instance_size(cluster, "grow", name)[0] == 4
 
 
@@ -557,10 +634,7 @@ def test_anti_affinity_spreads_members_and_a_fourth_gets_no_valid_host(
     condition = ready_condition(cluster, "a4", ns, "NoValidHost")
     assert "ServerGroupAntiAffinityFilter eliminated 3" in condition["message"]
     assert cluster.get("vm", "a4", ns) is None
-    events = cluster.kubectl(
-        "get", "events", "-n", ns, "--field-selector", "involvedObject.name=a4", "-o", "json"
-    )
-    assert any(e["reason"] == "NoValidHost" for e in json.loads(events.stdout)["items"])
+    assert "NoValidHost" in cluster.event_reasons("a4", ns)
     # Waiting is quiet: no writes while nothing changes.
     for member in [*members, "a4"]:
         cluster.settled("server", member, ns)

@@ -22,3 +22,10 @@ def test_a_server_being_deleted_counts_for_nothing() -> None:
     going["metadata"]["deletionTimestamp"] = "2026-12-04T10:00:00Z"
     usage = tally({"Server": [going]})
     assert (usage["servers"], usage["cores"]) == (0, 0)
+
+
+def test_a_resize_waiting_for_confirmation_holds_the_larger_of_its_two_flavors() -> None:
+    """A revert must always fit: the old Flavor's share is kept until the resize is confirmed."""
+    small = {"name": "m1.small", "vcpus": 1, "memory": "16Gi"}
+    usage = tally({"Server": [server(previousFlavor=small)]})
+    assert (usage["cores"], amount(usage["memory"])) == (4, amount("16Gi"))

@@ -253,6 +253,64 @@ def test_a_started_instance_whose_launcher_is_gone_has_failed() -> None:
     assert launcher.vmi_status(instance(phase="Failed"), None, AT) == {}
 
 
+def node_with_limit(limit: str | None) -> Manifest:
+    annotations = {launcher.GUEST_MEMORY_LIMIT: limit} if limit else {}
+    return {"metadata": {"name": "node-1", "annotations": annotations}}
+
+
+def test_a_guest_larger_than_the_nodes_limit_fails_to_start() -> None:
+    vmi = instance()  # 2Gi of guest memory
+    running_pod = launcher_pod(vmi, "Running", "node-1")
+    failure = launcher.start_failure(vmi, node_with_limit("1Gi"))
+    assert failure is not None and "cannot allocate 2Gi of guest memory" in failure
+    assert launcher.start_failure(vmi, node_with_limit("2Gi")) is None
+    assert launcher.start_failure(vmi, node_with_limit(None)) is None
+    failed = launcher.vmi_status(vmi, running_pod, AT, failure=failure)
+    assert failed["phase"] == "Failed"
+    assert conditions.find(failed["conditions"], "Ready")["message"] == failure
+    # A guest already running on the node is left alone.
+    running = instance(phase="Running")
+    assert launcher.vmi_status(running, running_pod, AT, failure=failure)["phase"] == "Running"
+
+
+def failed_start(uid: str, ran: bool = False) -> Manifest:
+    vmi = instance(phase="Failed")
+    vmi["metadata"]["uid"] = uid
+    history = [{"phase": p, "phaseTransitionTimestamp": AT} for p in ("Scheduling", "Failed")]
+    if ran:
+        history.insert(1, {"phase": "Running", "phaseTransitionTimestamp": AT})
+    vmi["status"]["phaseTransitionTimestamps"] = history
+    return vmi
+
+
+def test_instances_failing_to_start_back_off_as_a_crash_loop() -> None:
+    machine = vm()
+    first = kubevirt.start_failure(machine, failed_start("a"), AT)
+    assert first == {
+        "consecutiveFailCount": 1,
+        "lastFailedVMIUID": "a",
+        "retryAfterTimestamp": "2026-01-01T00:00:10Z",
+    }
+    machine["status"] = {"startFailure": first}
+    # The same instance seen again counts once; the next failure doubles the wait.
+    assert kubevirt.start_failure(machine, failed_start("a"), AT) == first
+    second = kubevirt.start_failure(machine, failed_start("b"), AT)
+    assert second is not None and second["retryAfterTimestamp"] == "2026-01-01T00:00:20Z"
+    assert kubevirt.backing_off(first, AT) and not kubevirt.backing_off(
+        first, "2026-01-01T00:00:10Z"
+    )
+    assert kubevirt.printable_status(machine, None, 0, None, crash_looping=True) == (
+        "CrashLoopBackOff"
+    )
+    assert kubevirt.vm_status(machine, None, 0, None, AT, first)["printableStatus"] == (
+        "CrashLoopBackOff"
+    )
+    # An instance that ran before it failed is no start failure; one running ends the count.
+    assert kubevirt.start_failure(machine, failed_start("c", ran=True), AT) == first
+    assert kubevirt.start_failure(machine, instance(phase="Running"), AT) is None
+    assert kubevirt.start_failure(vm("Halted") | {"status": machine["status"]}, None, AT) is None
+
+
 def test_printable_status_follows_the_instance_and_the_run_strategy() -> None:
     assert kubevirt.printable_status(vm("Halted"), None, 0, None) == "Stopped"
     assert kubevirt.printable_status(vm("Halted"), None, 1, None) == "Stopping"
@@ -329,6 +387,9 @@ def test_built_objects_match_the_upstream_schemas(upstream_schemas: Path) -> Non
     jsonschema.validate(vmi, schema("virtualmachineinstance_v1.json"))
     machine = vm()
     machine["status"] = present(kubevirt.vm_status(machine, vmi, 1, None, AT))
+    jsonschema.validate(machine, schema("virtualmachine_v1.json"))
+    failure = kubevirt.start_failure(machine, failed_start("a"), AT)
+    machine["status"] = present(kubevirt.vm_status(machine, None, 0, None, AT, failure))
     jsonschema.validate(machine, schema("virtualmachine_v1.json"))
 
 

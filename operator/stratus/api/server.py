@@ -32,6 +32,7 @@ class ServerPhase(StrEnum):
     SHUTOFF = "Shutoff"
     REBOOTING = "Rebooting"
     RESIZING = "Resizing"
+    VERIFY_RESIZE = "VerifyResize"
     MIGRATING = "Migrating"
     SHELVED = "Shelved"
     ERROR = "Error"
@@ -178,6 +179,13 @@ class ServerSpec(Model):
         description="Set or change it (to the current time) to reboot the Server once.",
         json_schema_extra={"format": "date-time"},
     )
+    resize_confirmed_at: str | None = Field(
+        default=None,
+        description="Set or change it (to the current time) to confirm the resize that waits "
+        "in phase VerifyResize (Nova's resize confirm); set with a new flavor, it confirms that "
+        "resize once it runs. Setting flavor back to status.previousFlavor.name reverts instead.",
+        json_schema_extra={"format": "date-time"},
+    )
     migrate_requested_at: str | None = Field(
         default=None,
         description="Set or change it (to the current time) to live-migrate the running Server "
@@ -209,6 +217,14 @@ MIGRATION_PHASES = (
 )
 """KubeVirt's VirtualMachineInstanceMigration phases, in order."""
 MIGRATION_DONE = ("Succeeded", "Failed")
+
+
+class ResizeFailure(Model):
+    """A resize whose new instance failed, reverted to the Flavor before it."""
+
+    flavor: str = Field(description="The Flavor the Server failed to start in.")
+    reason: str = Field(description="Why, in one word (the workload's reason).")
+    message: str = Field(description="Why, as the workload said it.")
 
 
 class ServerMigration(Model):
@@ -273,13 +289,22 @@ class ServerStatus(Status):
         description="Shelved and its instance gone: its vCPUs and memory are not counted "
         "against the Project's quota until it is unshelved.",
     )
-    resized_from: str | None = Field(
+    previous_flavor: ServerFlavor | None = Field(
         default=None,
-        description="The Flavor a resize under way started from, while phase is Resizing "
-        "(Nova's RESIZE): the instance of that Flavor is being replaced by one of the new.",
+        description="The Flavor a resize started from, kept until the resize is confirmed or "
+        "reverted (phases Resizing and VerifyResize): the quota counts the larger of the two, "
+        "as Nova holds the old host's share, so that a revert always fits.",
     )
     resize_of: str | None = Field(
         default=None, description="The instance (uid) being replaced by a resize."
+    )
+    resize_confirmed_for: str | None = Field(
+        default=None, description="The last resizeConfirmedAt that was acted on."
+    )
+    resize_failed: ResizeFailure | None = Field(
+        default=None,
+        description="The last resize's new instance failed to start, and the Server was "
+        "reverted to status.flavor; Ready stays False until spec.flavor names another Flavor.",
     )
     migration: ServerMigration | None = Field(
         default=None,

@@ -45,25 +45,30 @@ def usage_of(namespace: str) -> dict[str, int | str]:
     return tally({kind: kube.list_objects(API_VERSION, kind, namespace) for kind in COUNTED_KINDS})
 
 
-def _holds_flavor(server: kube.Manifest) -> bool:
-    """Admitted, and not shelved: a shelved Server holds no vCPU and no memory."""
+def held(server: kube.Manifest) -> tuple[int, Decimal]:
+    """The vCPUs and memory a Server holds: none unless admitted, none while shelved; while a
+    resize waits to be confirmed, the larger of its two Flavors for each, as Nova keeps the old
+    host's share until then, so that a revert always fits the quota."""
     status = server.get("status") or {}
-    return bool(status.get("flavor")) and not status.get("shelved")
+    if not status.get("flavor") or status.get("shelved"):
+        return 0, Decimal(0)
+    flavors = [f for f in (status["flavor"], status.get("previousFlavor")) if f]
+    return max(int(f["vcpus"]) for f in flavors), max(amount(f["memory"]) for f in flavors)
 
 
 def tally(objects: Mapping[str, list[kube.Manifest]]) -> dict[str, int | str]:
     """Usage in the quota's units, from a namespace's objects of COUNTED_KINDS by kind."""
     present = {kind: _present(list(objects.get(kind, []))) for kind in COUNTED_KINDS}
     servers, volumes = present["Server"], present["Volume"]
-    admitted = [s["status"]["flavor"] for s in servers if _holds_flavor(s)]
+    holdings = [held(s) for s in servers]
     storage = sum(
         (amount(v["spec"]["size"]) for v in volumes if (v.get("status") or {}).get("claimName")),
         Decimal(0),
     )
     return {
         "servers": len(servers),
-        "cores": sum(int(f["vcpus"]) for f in admitted),
-        "memory": quantity(sum((amount(f["memory"]) for f in admitted), Decimal(0))),
+        "cores": sum(cores for cores, _ in holdings),
+        "memory": quantity(sum((memory for _, memory in holdings), Decimal(0))),
         "volumes": len(volumes),
         "storage": quantity(storage),
         "networks": len(present["Network"]),
@@ -130,22 +135,25 @@ def admit_storage(body: Mapping[str, Any], size: str) -> None:
         commit_status(body, {"claimName": volume})
 
 
-def admit_server(body: Mapping[str, Any], flavor: Mapping[str, Any]) -> None:
+def admit_server(
+    body: Mapping[str, Any],
+    flavor: Mapping[str, Any],
+    previous: Mapping[str, Any] | None = None,
+) -> None:
     """Admit a Server of `flavor` (as status.flavor records it), or raise QuotaExceeded. A
     shelved Server counts as a server, not for its vCPUs and memory; admitted, it is not
-    shelved any more."""
+    shelved any more. `previous` is the Flavor a resize leaves, held until it is confirmed."""
     namespace, server = body["metadata"]["namespace"], body["metadata"]["name"]
     project = project_of(namespace)
     with hold(f"quota/{namespace}"):
         if project is not None:
             quota = ProjectSpec.model_validate(project["spec"]).quota
-            servers = _admitted(namespace, "Server", "flavor")
-            others = [s["status"]["flavor"] for s in servers if s["metadata"]["name"] != server]
-            held = [
-                s["status"]["flavor"]
-                for s in servers
-                if s["metadata"]["name"] != server and _holds_flavor(s)
+            others = [
+                s
+                for s in _admitted(namespace, "Server", "flavor")
+                if s["metadata"]["name"] != server
             ]
+            holdings = [held(s) for s in others]
             _check(
                 project,
                 "Servers",
@@ -153,19 +161,20 @@ def admit_server(body: Mapping[str, Any], flavor: Mapping[str, Any]) -> None:
                     ("servers", Decimal(len(others)), Decimal(1), _limit(quota.servers)),
                     (
                         "cores",
-                        Decimal(sum(int(f["vcpus"]) for f in held)),
+                        Decimal(sum(cores for cores, _ in holdings)),
                         Decimal(flavor["vcpus"]),
                         _limit(quota.cores),
                     ),
                     (
                         "memory",
-                        sum((amount(f["memory"]) for f in held), Decimal(0)),
+                        sum((memory for _, memory in holdings), Decimal(0)),
                         amount(flavor["memory"]),
                         _limit(quota.memory),
                     ),
                 ],
             )
-        commit_status(body, {"flavor": dict(flavor), "shelved": None})
+        fields = {"flavor": dict(flavor), "previousFlavor": previous, "shelved": None}
+        commit_status(body, fields)
 
 
 def _admitted(namespace: str, kind: str, mark: str) -> list[kube.Manifest]:

@@ -250,6 +250,10 @@ def resize_server(flavor: str) -> Manifest:
     return {"spec": {"flavor": flavor}}
 
 
+def confirm_resize(at: str) -> Manifest:
+    return {"spec": {"resizeConfirmedAt": at}}
+
+
 def list_patch(read: Manifest, field: str, values: list[Any]) -> list[Manifest]:
     """A JSON patch setting the spec's list `field` to `values`, which the API server refuses
     if the list changed since it was read: a concurrent edit is never lost, while the status

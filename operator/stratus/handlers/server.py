@@ -81,6 +81,7 @@ from stratus.placement import inventory
 from stratus.placement.filters import hosts_for
 from stratus.placement.sizing import placement_request
 from stratus.status import server as workload_status
+from stratus.status.server import State
 
 
 @kopf.on.resume(GROUP, VERSION, SERVER.plural)
@@ -110,7 +111,13 @@ def servers_by_dependency(body: kopf.Body, **_: Any) -> dict[str, kopf.Body]:
 def waiting_phase(body: Mapping[str, Any]) -> str:
     """A Server that runs keeps its phase while something it needs is not ready."""
     phase = (body.get("status") or {}).get("phase")
-    running = (ServerPhase.ACTIVE, ServerPhase.SHUTOFF, ServerPhase.SHELVED, ServerPhase.MIGRATING)
+    running = (
+        ServerPhase.ACTIVE,
+        ServerPhase.SHUTOFF,
+        ServerPhase.SHELVED,
+        ServerPhase.MIGRATING,
+        ServerPhase.VERIFY_RESIZE,
+    )
     return phase if phase in running else ServerPhase.BUILDING
 
 
@@ -281,11 +288,24 @@ def resolve_key(owner: Owner, spec: ServerSpec) -> str | None:
 
 def wanted_flavor(body: kopf.Body, spec: ServerSpec) -> ServerFlavor:
     """The Flavor as admitted, kept like Nova keeps it; or, when the spec names another, the
-    one a resize goes to, if it keeps the root disk."""
-    admitted = parse_status(ServerStatus, body).flavor
+    one a resize goes to, if it keeps the root disk. The Flavor a resize left, named again,
+    is a revert to it as it was admitted; the one a failed resize was reverted from is not
+    tried again until the spec names another."""
+    status = parse_status(ServerStatus, body)
+    admitted, previous, failed = status.flavor, status.previous_flavor, status.resize_failed
     if admitted is not None and admitted.name == spec.flavor:
         return admitted
+    if previous is not None and previous.name == spec.flavor:
+        return previous
+    if admitted is not None and failed is not None and failed.flavor == spec.flavor:
+        return admitted
     with refused_resize_keeps_phase(body, resizing=admitted is not None):
+        if admitted is not None and previous is not None:
+            raise InvalidInput(
+                "ResizeRefused",
+                f"the resize from {previous.name} to {admitted.name} is not confirmed: confirm "
+                f"it (spec.resizeConfirmedAt) or revert it (spec.flavor: {previous.name}) first",
+            )
         flavor = resolve_flavor(spec.flavor, str(body["metadata"]["namespace"]))
         if admitted is not None and shrinks(admitted, flavor):
             raise InvalidInput(
@@ -449,6 +469,7 @@ def ensure_server(body: kopf.Body) -> Outcome:
     the deletion of the Volume or Network they take from."""
     spec = parse_spec(ServerSpec, body)
     owner = Owner.of(body)
+    revert_failed_resize(body, spec)
     with hold_all(exclusive_keys(str(owner.namespace), spec)):
         workload = workload_of(owner, spec)
         inputs = resolve(body, spec, workload)
@@ -484,13 +505,17 @@ def admit(body: kopf.Body, spec: ServerSpec, inputs: Inputs, workload: Manifest 
     admitted, running = status.flavor, spec.power_state == "Running"
     resizing = admitted is not None and admitted.name != inputs.flavor.name
     unshelving = bool(status.shelved) and running
+    reverting = status.previous_flavor is not None
     with refused_resize_keeps_phase(body, resizing or unshelving):
         if (workload is None or resizing or unshelving) and running:
             nodes = inventory.current().nodes()
             hosts_for(nodes, placement_request(namespace, spec, inputs.flavor, inputs.placement))
         if admitted is None or resizing or unshelving:
+            # A running Server's resize is verified in its new Flavor before the old is let go.
+            verified = resizing and not reverting and running and workload is not None
+            previous = admitted.model_dump(by_alias=True) if admitted and verified else None
             # Every field, unset ones as null: a resize's merge patch must drop the old disk.
-            admit_server(body, inputs.flavor.model_dump(by_alias=True))
+            admit_server(body, inputs.flavor.model_dump(by_alias=True), previous)
             refresh_usage(namespace)
     flavor = inputs.flavor
     return Check(True, "Admitted", f"{flavor.name}: {flavor.vcpus} vCPUs, {flavor.memory}")
@@ -549,10 +574,10 @@ def reboot(body: kopf.Body, spec: ServerSpec) -> dict[str, Any]:
 
 
 def resize(body: kopf.Body, spec: ServerSpec) -> dict[str, Any]:
-    """Carry a resize through: an instance started in another Flavor than the admitted one is
-    replaced once, under its uid (recorded before it is deleted, as for a reboot), and the
-    next starts in the admitted Flavor. KubeVirt would only mark the machine RestartRequired.
-    An instance that predates the Flavor annotation is never restarted for it."""
+    """Carry a resize (or its revert) through: an instance started in another Flavor than the
+    admitted one is replaced once, under its uid (recorded before it is deleted, as for a
+    reboot), and the next starts in the admitted Flavor. KubeVirt would only mark the machine
+    RestartRequired. An instance that predates the Flavor annotation is never restarted."""
     owner = Owner.of(body)
     status = parse_status(ServerStatus, body)
     admitted = status.flavor.name if status.flavor else None
@@ -562,12 +587,11 @@ def resize(body: kopf.Body, spec: ServerSpec) -> dict[str, Any]:
     annotations = (instance or {}).get("metadata", {}).get("annotations") or {}
     started_in = annotations.get(FLAVOR_ANNOTATION) if live else None
     if spec.power_state != "Running" or (live and started_in in (None, admitted)):
-        under_way = status.resized_from or status.resize_of
-        return {"resizedFrom": None, "resizeOf": None} if under_way else {}
+        return {"resizeOf": None} if status.resize_of else {}
     if not live or instance is None:
         return {}  # the old instance is going, or the new one is not made yet
     uid = instance["metadata"]["uid"]
-    fields = {"resizeOf": uid, "resizedFrom": status.resized_from or started_in}
+    fields = {"resizeOf": uid}
     if status.resize_of != uid:
         commit_status(body, fields)
     kube.delete(api_version, kind, owner.name, owner.namespace, uid=uid)
@@ -581,29 +605,122 @@ def instance_kind(spec: ServerSpec) -> tuple[str, str]:
     return VM_API_VERSION, "VirtualMachineInstance"
 
 
+def revert_failed_resize(body: kopf.Body, spec: ServerSpec) -> bool:
+    """Nova reverts a resize whose new instance fails: until the resize is confirmed, a
+    workload in Error (it cannot be scheduled, or fails to start) goes back to the Flavor it
+    left, which the quota still holds. The failure is kept, so the spec's Flavor is not tried
+    again until it names another."""
+    status = parse_status(ServerStatus, body)
+    previous, admitted = status.previous_flavor, status.flavor
+    if previous is None or admitted is None or spec.power_state != "Running":
+        return False
+    state = read_workload(Owner.of(body), spec).state
+    if state.phase != ServerPhase.ERROR:
+        return False
+    failure = {"flavor": admitted.name, "reason": state.reason, "message": state.message}
+    commit_status(
+        body,
+        {
+            "flavor": previous.model_dump(by_alias=True),
+            "previousFlavor": None,
+            "resizeFailed": failure,
+        },
+    )
+    refresh_usage(str(body["metadata"]["namespace"]))
+    kopf.event(
+        body,
+        type="Warning",
+        reason="ResizeReverted",
+        message=f"the instance in {admitted.name} failed ({state.reason}: {state.message}); "
+        f"reverting to {previous.name}",
+    )
+    return True
+
+
+def resize_state(body: kopf.Body, spec: ServerSpec, state: workload_status.State) -> State | None:
+    """Nova's VERIFY_RESIZE: a resize whose instance runs in its new Flavor waits for a
+    confirmation (a new resizeConfirmedAt), or a revert (the old Flavor named again). A
+    confirmation lets the old Flavor go; one given while no resize is under way is recorded
+    and does nothing. After a failed resize, the Server runs in its old Flavor, not Ready."""
+    status = parse_status(ServerStatus, body)
+    previous, failed = status.previous_flavor, status.resize_failed
+    requested = spec.resize_confirmed_at
+    confirming = requested is not None and requested != status.resize_confirmed_for
+    if failed is not None and failed.flavor != spec.flavor:
+        commit_status(body, {"resizeFailed": None})
+        failed = None
+    if previous is None:
+        if confirming:
+            commit_status(body, {"resizeConfirmedFor": requested})
+        if failed is not None and state.ready:
+            message = (
+                f"the resize to {failed.flavor} failed ({failed.reason}: {failed.message}) and "
+                f"was reverted: set spec.flavor to {status.flavor.name if status.flavor else ''} "
+                "or to another Flavor"
+            )
+            return State(state.phase, False, "ResizeFailed", message)
+        return None
+    if status.resize_of or not state.ready:
+        return None
+    flavor = status.flavor.name if status.flavor else spec.flavor
+    if confirming:
+        commit_status(body, {"previousFlavor": None, "resizeConfirmedFor": requested})
+        refresh_usage(str(body["metadata"]["namespace"]))
+        kopf.event(
+            body,
+            type="Normal",
+            reason="ResizeConfirmed",
+            message=f"resized from {previous.name} to {flavor}",
+        )
+        return None
+    message = (
+        f"resized from {previous.name} to {flavor}: confirm with spec.resizeConfirmedAt, or "
+        f"revert with spec.flavor: {previous.name}"
+    )
+    phase = ServerPhase.VERIFY_RESIZE if state.phase == ServerPhase.ACTIVE else state.phase
+    return State(phase, True, "VerifyResize", message)
+
+
 # --- status ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The workload as it runs now: its state, the instance (VMI or Pod) and the
+    VirtualMachine (None for kata) it is read from."""
+
+    state: State
+    instance: Manifest | None
+    machine: Manifest | None
+
+
+def read_workload(owner: Owner, spec: ServerSpec) -> Workload:
+    running = spec.power_state == "Running"
+    if spec.runtime == "kata":
+        pod = kube.read("v1", "Pod", owner.name, owner.namespace)
+        return Workload(workload_status.pod_state(running, pod), pod, None)
+    machine = kube.read(VM_API_VERSION, "VirtualMachine", owner.name, owner.namespace)
+    instance = kube.read(VM_API_VERSION, "VirtualMachineInstance", owner.name, owner.namespace)
+    return Workload(workload_status.vm_state(running, machine, instance), instance, machine)
 
 
 def observe(
     body: kopf.Body, spec: ServerSpec, waiting: list[str], fields: dict[str, Any]
 ) -> Outcome:
     owner = Owner.of(body)
-    running = spec.power_state == "Running"
+    workload = read_workload(owner, spec)
+    state, instance = workload.state, workload.instance
     if spec.runtime == "kata":
-        instance = kube.read("v1", "Pod", owner.name, owner.namespace)
-        state = workload_status.pod_state(running, instance)
         wanted = {disk_name(v): (v, False) for v in spec.volumes}
         volumes = workload_status.attachments(wanted, instance, is_vmi=False)
         host = ((instance or {}).get("spec") or {}).get("nodeName")
     else:
-        machine = kube.read(VM_API_VERSION, "VirtualMachine", owner.name, owner.namespace)
-        instance = kube.read(VM_API_VERSION, "VirtualMachineInstance", owner.name, owner.namespace)
-        state = workload_status.vm_state(running, machine, instance)
-        template = workload_status.template_volumes(machine)
+        template = workload_status.template_volumes(workload.machine)
         volumes = workload_status.attachments(
             template, instance, is_vmi=True, not_volumes=frozenset({root_disk_name(owner.name)})
         )
         host = ((instance or {}).get("status") or {}).get("nodeName")
+    verifying = resize_state(body, spec, state)
     status = {**(body.get("status") or {}), **fields}
     placed = host if state.phase == ServerPhase.ACTIVE else None
     fields = {
@@ -624,12 +741,17 @@ def observe(
     if status.get("rebootOf"):
         return Outcome(ServerPhase.REBOOTING, False, "Rebooting", "rebooting", fields, checks)
     if status.get("resizeOf"):
-        message = f"resizing from {status.get('resizedFrom')} to {spec.flavor}"
+        flavor = (status.get("flavor") or {}).get("name")
+        previous = (status.get("previousFlavor") or {}).get("name")
+        message = f"resizing from {previous} to {flavor}" if previous else f"restarting in {flavor}"
         return Outcome(ServerPhase.RESIZING, False, "Resizing", message, fields, checks)
     moving = under_way(status)
     if moving is not None and state.phase == ServerPhase.ACTIVE:
         message = f"live-migrating from {moving.source_host} to {moving.target_host}"
         return Outcome(ServerPhase.MIGRATING, state.ready, "Migrating", message, fields, checks)
+    if verifying is not None:
+        state = verifying
+        return Outcome(state.phase, state.ready, state.reason, state.message, fields, checks)
     if waiting and state.ready:
         return Outcome(state.phase, False, "VolumeNotReady", "; ".join(waiting), fields, checks)
     return Outcome(state.phase, state.ready, state.reason, state.message, fields, checks)
@@ -654,8 +776,11 @@ def addresses_of(owner: Owner, spec: ServerSpec) -> dict[str, list[str]]:
 
 
 def observe_server(body: kopf.Body) -> Outcome:
-    """Status after the workload changed: this is also where a reboot is seen through."""
+    """Status after the workload changed: this is also where a reboot is seen through, and
+    where a failed resize is seen, which takes a whole pass to revert."""
     spec = parse_spec(ServerSpec, body)
+    if revert_failed_resize(body, spec):
+        return ensure_server(body)
     owner = Owner.of(body)
     _, waiting = resolve_disks(owner, spec, workload_of(owner, spec))
     changes = reboot(body, spec) | resize(body, spec)

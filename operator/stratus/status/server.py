@@ -16,6 +16,7 @@ VM_FAILED = (
     "ImagePullBackOff",
     "CrashLoopBackOff",
 )
+"""printableStatus values of a machine that cannot start as it is."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,14 @@ def vm_state(running: bool, vm: Manifest | None, vmi: Manifest | None) -> State:
         scheduled = _condition(vmi, "PodScheduled") or _condition(vm, "PodScheduled")
         detail = scheduled.get("message") or "no node can hold the VirtualMachine"
         return State("Error", False, NO_VALID_HOST, f"kube-scheduler: {detail}")
+    if printable == "CrashLoopBackOff":
+        failed = status.get("startFailure") or {}
+        count = int(failed.get("consecutiveFailCount", 1))
+        message = (
+            f"the instance failed to start ({count} time{'s' if count > 1 else ''} in a row); "
+            f"KubeVirt starts another after {failed.get('retryAfterTimestamp', 'a backoff')}"
+        )
+        return State("Error", False, printable, message)
     failure = _condition(vm, "Failure")
     if printable in VM_FAILED or failure.get("status") == "True":
         detail = failure.get("message") or _condition(vm, "Ready").get("message") or printable
@@ -57,7 +66,7 @@ def vm_state(running: bool, vm: Manifest | None, vmi: Manifest | None) -> State:
         return State("Active", False, "Stopping", f"stopping ({printable})")
     if printable == "Running" and status.get("ready"):
         node = ((vmi or {}).get("status") or {}).get("nodeName")
-        return State("Active", True, "Running", f"running on {node}")
+        return State("Active", True, "Running", f"running on {node}" if node else "running")
     return State("Building", False, printable, _building_message(printable, vm))
 
 

@@ -133,6 +133,21 @@ async def resize(place: Visit, name: str, form: Form) -> str:
     return f"Server {name} is asked to resize to {flavor}."
 
 
+async def confirm_resize(place: Visit, name: str, _: Form) -> str:
+    await place.kube.patch(SERVERS, name, manifests.confirm_resize(now()), place.namespace)
+    return f"Server {name} is asked to confirm its resize."
+
+
+async def revert_resize(place: Visit, name: str, _: Form) -> str:
+    """Back to the Flavor the resize left, as the Server records it."""
+    server = await place.kube.get(SERVERS, name, place.namespace)
+    previous = ((server.get("status") or {}).get("previousFlavor") or {}).get("name")
+    if not previous:
+        return f"Server {name} has no resize to revert."
+    await place.kube.patch(SERVERS, name, manifests.resize_server(previous), place.namespace)
+    return f"Server {name} is asked to revert to {previous}."
+
+
 async def change_volumes(place: Visit, name: str, volume: str, attaching: bool) -> str:
     """Add a Volume to the Server's, or take it away, unless someone changed the Server since
     it was read (the API server then refuses, and the person tries again)."""
@@ -158,6 +173,8 @@ ACTIONS = {
     "shelve": shelve,
     "migrate": migrate,
     "resize": resize,
+    "confirm-resize": confirm_resize,
+    "revert-resize": revert_resize,
     "attach": attach,
     "detach": detach,
 }
