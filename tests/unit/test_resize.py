@@ -89,6 +89,13 @@ def test_a_confirmation_with_no_resize_is_recorded_and_does_nothing(api: FakeKub
     assert api.events == []  # type: ignore[attr-defined]
 
 
+def test_a_confirmation_seen_before_its_resize_is_admitted_waits_for_it(api: FakeKube) -> None:
+    """An instance's event may show the new spec before the pass that admits the resize."""
+    body = resized(api, flavor="huge", previousFlavor=None)
+    assert handlers.resize_state(body, spec_of(body, resizeConfirmedAt=AT), RUNNING) is None
+    assert "resizeConfirmedFor" not in stored(api)
+
+
 def test_naming_the_old_flavor_reverts_and_a_third_is_refused_until_then(api: FakeKube) -> None:
     body = resized(api, flavor="small")
     assert handlers.wanted_flavor(body, spec_of(body)).model_dump(by_alias=True) == {

@@ -650,7 +650,8 @@ def resize_state(body: kopf.Body, spec: ServerSpec, state: workload_status.State
         commit_status(body, {"resizeFailed": None})
         failed = None
     if previous is None:
-        if confirming:
+        settled = status.flavor is not None and status.flavor.name == spec.flavor
+        if confirming and settled:  # else it waits for the resize the spec asks for
             commit_status(body, {"resizeConfirmedFor": requested})
         if failed is not None and state.ready:
             message = (
