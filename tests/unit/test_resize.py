@@ -148,3 +148,11 @@ def test_naming_another_flavor_clears_the_failure(api: FakeKube) -> None:
     body = resized(api, flavor="small", previousFlavor=None, resizeFailed=failure)
     assert handlers.resize_state(body, spec_of(body), RUNNING) is None
     assert "resizeFailed" not in stored(api)
+
+
+def test_shelving_confirms_a_resize_that_waits(api: FakeKube) -> None:
+    body = resized(api)
+    handlers.shelve(body)
+    assert stored(api)["shelved"] is True and "previousFlavor" not in stored(api)
+    shelved = State("Shelved", True, "Shelved", "shelved")
+    assert handlers.resize_state(body, spec_of(body), shelved) is None

@@ -637,7 +637,7 @@ def revert_failed_resize(body: kopf.Body, spec: ServerSpec) -> bool:
     return True
 
 
-def resize_state(body: kopf.Body, spec: ServerSpec, state: workload_status.State) -> State | None:
+def resize_state(body: kopf.Body, spec: ServerSpec, state: State) -> State | None:
     """Nova's VERIFY_RESIZE: a resize whose instance runs in its new Flavor waits for a
     confirmation (a new resizeConfirmedAt), or a revert (the old Flavor named again). A
     confirmation lets the old Flavor go; one given while no resize is under way is recorded
@@ -721,7 +721,6 @@ def observe(
             template, instance, is_vmi=True, not_volumes=frozenset({root_disk_name(owner.name)})
         )
         host = ((instance or {}).get("status") or {}).get("nodeName")
-    verifying = resize_state(body, spec, state)
     status = {**(body.get("status") or {}), **fields}
     placed = host if state.phase == ServerPhase.ACTIVE else None
     fields = {
@@ -738,7 +737,8 @@ def observe(
     if spec.power_state == "Shelved" and state.phase == ServerPhase.SHUTOFF:
         shelve(body)
         message = "shelved: its disks and addresses are kept, its vCPUs and memory are free"
-        state = workload_status.State(ServerPhase.SHELVED, True, "Shelved", message)
+        state = State(ServerPhase.SHELVED, True, "Shelved", message)
+    verifying = resize_state(body, spec, state)
     if status.get("rebootOf"):
         return Outcome(ServerPhase.REBOOTING, False, "Rebooting", "rebooting", fields, checks)
     if status.get("resizeOf"):
@@ -760,9 +760,10 @@ def observe(
 
 def shelve(body: kopf.Body) -> None:
     """Nova's shelve offload: once the instance is gone, its vCPUs and memory leave the
-    Project's usage (and the quota's count), until an unshelve admits them again."""
+    Project's usage (and the quota's count), until an unshelve admits them again. A resize
+    waiting for confirmation is confirmed: the Flavor it left is let go with the rest."""
     if not parse_status(ServerStatus, body).shelved:
-        commit_status(body, {"shelved": True})
+        commit_status(body, {"shelved": True, "previousFlavor": None})
         refresh_usage(str(body["metadata"]["namespace"]))
 
 
