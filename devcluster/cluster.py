@@ -241,19 +241,20 @@ def up(state: State) -> None:
     _start_minio(state, ports["minio"], ports["minio-console"])
 
     _bootstrap(state)
-    _start(
-        state,
-        "simulator",
-        [
-            sys.executable,
-            "-m",
-            "devcluster.simulator",
-            f"--kubeconfig={state.kubeconfig}",
-        ],
-        env={"PYTHONPATH": str(HERE.parent)},
-    )
+    _start(state, "simulator", simulator_command(state), env={"PYTHONPATH": str(HERE.parent)})
     kubectl(state, "wait", "--for=condition=Ready", "node", "--all", "--timeout=120s")
     print(f"local cluster is up; kubeconfig: {state.kubeconfig}")
+
+
+def simulator_command(state: State) -> list[str]:
+    """The data-plane simulator's command line, its volumes' bytes kept in the state."""
+    return [
+        sys.executable,
+        "-m",
+        "devcluster.simulator",
+        f"--kubeconfig={state.kubeconfig}",
+        f"--data-dir={state.root / 'simulator-data'}",
+    ]
 
 
 def _start_minio(state: State, port: int, console_port: int) -> None:

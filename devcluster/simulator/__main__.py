@@ -1,4 +1,5 @@
-"""`python -m devcluster.simulator --kubeconfig PATH`: run the data-plane simulator (see __init__).
+"""`python -m devcluster.simulator --kubeconfig PATH --data-dir DIR`: run the data-plane
+simulator (see __init__), keeping the volumes' bytes under DIR.
 
 One standalone Kopf process, cluster-wide, whose bookkeeping (finalizer, annotations) lives
 under its own prefix so that it never mixes with the Stratus operator's.
@@ -7,11 +8,12 @@ under its own prefix so that it never mixes with the Stratus operator's.
 import argparse
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 import kopf
 
-from devcluster.simulator import cdi, kube, kubevirt, migration, snapshots, storage
+from devcluster.simulator import cdi, contents, kube, kubevirt, migration, snapshots, storage
 
 PREFIX = "simulator.devcluster.stratus.io"
 HANDLER_MODULES = (
@@ -55,10 +57,14 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="devcluster.simulator", description=__doc__)
     parser.add_argument("--kubeconfig", required=True, help="the local cluster's kubeconfig")
+    parser.add_argument(
+        "--data-dir", type=Path, required=True, help="where the volumes' bytes are kept"
+    )
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
     os.environ["KUBECONFIG"] = args.kubeconfig
     kube.configure(args.kubeconfig)
+    contents.configure(args.data_dir)
     kopf.configure(verbose=args.verbose)
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
     logging.getLogger("kopf.objects").addFilter(QuietSuccess())

@@ -2,9 +2,10 @@
 
 Each DataVolume gets a PersistentVolumeClaim of its name (provisioned by `storage`). Once that
 is Bound the "transfer" runs: a timer advances status.progress for a few seconds, then the
-phase becomes Succeeded. The status shapes (phases, the Bound/Ready/Running conditions and their
-reasons) are CDI's own. Sources that cannot work here fail the way CDI reports them: an http
-URL on a `.invalid` host cannot be resolved, a clone source that does not exist is waited for.
+phase becomes Succeeded, and a clone then holds its source's bytes (`contents`). The status
+shapes (phases, the Bound/Ready/Running conditions and their reasons) are CDI's own. Sources
+that cannot work here fail the way CDI reports them: an http URL on a `.invalid` host cannot
+be resolved, a clone source that does not exist is waited for.
 """
 
 import copy
@@ -14,7 +15,7 @@ from urllib.parse import urlparse
 
 import kopf
 
-from devcluster.simulator import conditions, kube, storage
+from devcluster.simulator import conditions, contents, kube, storage
 from devcluster.simulator.conditions import condition
 from devcluster.simulator.kube import Manifest
 
@@ -284,6 +285,25 @@ def _clone_source_state(dv: Manifest) -> tuple[str | None, str | None]:
     return None, size
 
 
+def _copy_clone(dv: Manifest) -> None:
+    """The clone's bytes: its source claim's volume, or its source snapshot's content."""
+    ref = dv["spec"].get("sourceRef")
+    data_source = None
+    if ref:
+        ref_namespace = ref.get("namespace", dv["metadata"]["namespace"])
+        data_source = kube.get(kube.DATA_SOURCE, ref["name"], ref_namespace)
+    found = clone_source(dv, data_source)
+    claim = kube.get(kube.PVC, dv["metadata"]["name"], dv["metadata"]["namespace"])
+    target = ((claim or {}).get("spec") or {}).get("volumeName")
+    if found is None or not target:
+        return
+    kind, namespace, name = found
+    source = kube.get(kube.PVC if kind == "pvc" else kube.VOLUME_SNAPSHOT, name, namespace)
+    image = storage.source_image(source)
+    if image is not None:
+        contents.clone(image, target)
+
+
 def reconcile(namespace: str, name: str, logger: kopf.Logger) -> None:
     """Ensure the DataVolume's claim and bring its status up to date."""
     dv = kube.get(kube.DATA_VOLUME, name, namespace)
@@ -327,6 +347,8 @@ def transfer_progress(body: kopf.Body, **_: Any) -> None:
     if dv is None or not transferring(dv):
         return
     wanted = advance(dv, random.uniform(18.0, 34.0), conditions.now())
+    if wanted["phase"] == "Succeeded" and operation(dv) == CLONE:
+        _copy_clone(dv)
     kube.patch(
         kube.DATA_VOLUME,
         body.metadata.name,

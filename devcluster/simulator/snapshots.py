@@ -1,8 +1,9 @@
 """The CSI snapshot-controller and csi-snapshotter, for the simulator's VolumeSnapshotClasses.
 
 A VolumeSnapshot of a claim whose volume the simulator provisioned gets its bound
-VolumeSnapshotContent, ready at once (no data is copied), with the claim's size as restoreSize,
-so that claims restored from it can be provisioned (see `storage.source_ready`).
+VolumeSnapshotContent, ready at once, with the claim's size as restoreSize, so that claims
+restored from it can be provisioned (see `storage.source_ready`). The volume's bytes are
+copied when the content is cut (`contents`), and go when the content does.
 """
 
 from datetime import UTC, datetime
@@ -10,7 +11,7 @@ from typing import Any
 
 import kopf
 
-from devcluster.simulator import kube, storage
+from devcluster.simulator import contents, kube, storage
 from devcluster.simulator.kube import Manifest
 
 GROUP, VERSION = "snapshot.storage.k8s.io", "v1"
@@ -104,6 +105,7 @@ def reconcile(namespace: str, name: str, logger: kopf.Logger) -> None:
             return
         logger.info(f"created {content_name(snapshot)}")
     if not (content.get("status") or {}).get("readyToUse"):
+        contents.snapshot(volume["metadata"]["name"], content["metadata"]["name"])
         content["status"] = ready_content_status(content, size, datetime.now(UTC))
         kube.patch(
             kube.VOLUME_SNAPSHOT_CONTENT,
@@ -129,6 +131,7 @@ def snapshot_changed(type: str, body: kopf.Body, logger: kopf.Logger, **_: Any) 
         content = kube.get(kube.VOLUME_SNAPSHOT_CONTENT, content_name(dict(body)))
         if content and content["spec"].get("deletionPolicy") == "Delete":
             kube.delete(kube.VOLUME_SNAPSHOT_CONTENT, content["metadata"]["name"], None)
+            contents.remove(contents.snapshot_path(content["metadata"]["name"]))
         return
     reconcile(namespace, name, logger)
     if body.get("status", {}).get("readyToUse"):

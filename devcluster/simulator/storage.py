@@ -3,14 +3,17 @@
 The real PV controller in kube-controller-manager does the binding: this module only creates
 the PersistentVolume a provisioner would (pre-bound to the claim through claimRef), deletes it
 once it is Released under reclaimPolicy Delete, grows it when its claim asks for more, and
-modifies it when its claim names another VolumeAttributesClass (ModifyVolume).
+modifies it when its claim names another VolumeAttributesClass (ModifyVolume). What each volume
+holds is an image file (`contents`): a claim restored from a snapshot or cloned from a claim
+starts with its source's bytes.
 """
 
+from pathlib import Path
 from typing import Any
 
 import kopf
 
-from devcluster.simulator import kube
+from devcluster.simulator import contents, kube
 from devcluster.simulator.kube import Manifest
 
 PROVISIONER = "simulator.devcluster.stratus.io"
@@ -209,15 +212,30 @@ def _source_of(claim: Manifest) -> Manifest | None:
     return kube.get(kind, ref["name"], ref.get("namespace", claim["metadata"]["namespace"]))
 
 
+def source_image(source: Manifest | None) -> Path | None:
+    """The image file a new volume starts from: its source claim's volume, or its snapshot's
+    content."""
+    if source is None:
+        return None
+    if source.get("kind") == "VolumeSnapshot":
+        content = (source.get("status") or {}).get("boundVolumeSnapshotContentName")
+        return contents.snapshot_path(content) if content else None
+    volume = (source.get("spec") or {}).get("volumeName")
+    return contents.volume_path(volume) if volume else None
+
+
 def reconcile_claim(namespace: str, name: str, logger: kopf.Logger) -> None:
     """Provision a volume for a new claim, or grow the volume of a claim that asks for more."""
     claim = kube.get(kube.PVC, name, namespace)
     if claim is None:
         return
     storage_class = _storage_class(claim)
+    source = _source_of(claim)
     if storage_class is not None and needs_volume(
-        claim, storage_class, source_ready(claim, _source_of(claim))
+        claim, storage_class, source_ready(claim, source)
     ):
+        size = claim["spec"]["resources"]["requests"]["storage"]
+        contents.provision(volume_name(claim), size, source_image(source))
         if kube.create(build_persistent_volume(claim, storage_class)):
             logger.info(f"provisioned {volume_name(claim)}")
         return
@@ -229,6 +247,7 @@ def reconcile_claim(namespace: str, name: str, logger: kopf.Logger) -> None:
     if volume is not None and size is not None:
         capacity = {"spec": {"capacity": {"storage": size}}}
         kube.patch(kube.PV, volume["metadata"]["name"], None, capacity)
+        contents.grow(volume["metadata"]["name"], size)
         status = {"status": expanded_claim_status(claim, size)}
         kube.patch(kube.PVC, name, namespace, status, status=True)
         logger.info(f"expanded {volume['metadata']['name']} to {size}")
@@ -276,6 +295,7 @@ def volume_changed(type: str, body: kopf.Body, logger: kopf.Logger, **_: Any) ->
     """Delete a Released volume of ours under reclaimPolicy Delete, as the provisioner does."""
     if type != "DELETED" and should_reclaim(dict(body)):
         kube.delete(kube.PV, body.metadata.name, None, uid=body.metadata.uid)
+        contents.remove(contents.volume_path(body.metadata.name))
         logger.info(f"deleted released volume {body.metadata.name}")
 
 

@@ -12,14 +12,13 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from devcluster.cluster import running
+from devcluster.cluster import running, simulator_command
 from tests.integration.conftest import REPO, Cluster
 
 Manifest = dict[str, Any]
@@ -572,7 +571,7 @@ def start_simulator(cluster: Cluster) -> None:
     state = cluster.state
     with (state.logs / "simulator.log").open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "devcluster.simulator", f"--kubeconfig={state.kubeconfig}"],
+            simulator_command(state),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

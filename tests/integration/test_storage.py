@@ -1,6 +1,7 @@
 """Volume, Snapshot and Image against the local control plane, driven as a user drives them."""
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -250,6 +251,56 @@ def test_snapshot_and_restore_and_clone(cluster: Cluster, project: str) -> None:
         stratus_object("Snapshot", "nightly", {"volume": "copy"}, project), check=False
     )
     assert "volume is immutable" in changed.stderr
+
+
+def disk(cluster: Cluster, volume_name: str, namespace: str) -> Path:
+    """The simulated disk of a Volume: what its guest reads and writes."""
+    claim = cluster.get("pvc", volume_name, namespace)
+    assert claim is not None and claim["spec"].get("volumeName")
+    return cluster.state.root / "simulator-data" / "volumes" / f"{claim['spec']['volumeName']}.img"
+
+
+def write(path: Path, offset: int, data: bytes) -> None:
+    with open(path, "r+b") as image:
+        image.seek(offset)
+        image.write(data)
+
+
+def read(path: Path, offset: int, length: int) -> bytes:
+    with open(path, "rb") as image:
+        image.seek(offset)
+        return image.read(length)
+
+
+def test_a_snapshot_keeps_the_bytes_of_its_moment_for_restores_and_clones_copy_now(
+    cluster: Cluster, project: str
+) -> None:
+    """Cinder's promise, shown on the bytes: a Volume restored from a Snapshot holds what the
+    source held when the Snapshot was taken; a clone holds what it holds now."""
+    cluster.apply(volume("ledger", project, "1Gi"))
+    ready(cluster, "volume", "ledger", project)
+    source, middle = disk(cluster, "ledger", project), 512 * 1024 * 1024
+    write(source, 0, b"monday")
+    write(source, middle, b"monday")
+    cluster.apply(stratus_object("Snapshot", "at-monday", {"volume": "ledger"}, project))
+    ready(cluster, "snapshot", "at-monday", project)
+    write(source, 0, b"friday")
+
+    cluster.apply(volume("as-of-monday", project, "2Gi", source={"snapshot": "at-monday"}))
+    cluster.apply(volume("as-of-now", project, "1Gi", source={"volume": "ledger"}))
+    ready(cluster, "volume", "as-of-monday", project)
+    restored = disk(cluster, "as-of-monday", project)
+    assert (read(restored, 0, 6), read(restored, middle, 6)) == (b"monday", b"monday")
+    assert restored.stat().st_size == 2 * 1024**3
+    ready(cluster, "volume", "as-of-now", project)
+    cloned = disk(cluster, "as-of-now", project)
+    assert (read(cloned, 0, 6), read(cloned, middle, 6)) == (b"friday", b"monday")
+
+    cluster.apply(volume("ledger", project, "3Gi"))
+    cluster.wait("volume/ledger", "jsonpath={.status.capacity}=3Gi", project, timeout=60)
+    assert source.stat().st_size == 3 * 1024**3 and read(source, 0, 6) == b"friday"
+    cluster.kubectl("delete", "volume", "as-of-monday", "-n", project)
+    cluster.wait_until("the restored disk to go", lambda: not restored.exists())
 
 
 def halted_machine(name: str, namespace: str, claim: str) -> dict[str, Any]:
