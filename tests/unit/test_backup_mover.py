@@ -6,6 +6,7 @@ import io
 import os
 import random
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -112,3 +113,14 @@ def test_a_volume_shorter_than_its_size_is_an_error_and_leaves_no_manifest() -> 
 def test_a_manifest_of_another_format_is_refused() -> None:
     with pytest.raises(ValueError, match="not a stratus-backup/1 manifest"):
         Manifest.from_json(b'{"format": "cinder"}')
+
+
+def test_a_restore_into_a_new_image_file_leaves_the_zeroes_as_holes(tmp_path: Path) -> None:
+    store, data = MemoryStore(), volume(3)
+    back_up(store, bytes(data), "full")
+    target = tmp_path / "restored.img"
+    with open(target, "wb") as image:
+        mover.restore(store, PREFIX, "full", image, zeroed=True)
+        image.truncate(len(data))
+    assert target.read_bytes() == bytes(data)
+    assert os.stat(target).st_blocks * 512 <= 2 * CHUNK_SIZE + 64 * 1024  # the zeroes: a hole

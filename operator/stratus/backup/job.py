@@ -82,8 +82,11 @@ def _back_up(args: argparse.Namespace, store: mover.Store) -> dict[str, Any]:
 def _restore(args: argparse.Namespace, store: mover.Store) -> dict[str, Any]:
     descriptor = os.open(args.volume, os.O_WRONLY | os.O_CREAT, 0o600)
     with os.fdopen(descriptor, "wb") as volume:
-        manifest = mover.restore(store, args.prefix, args.backup, volume, Percent())
-        if stat.S_ISREG(os.fstat(descriptor).st_mode):
+        found = os.fstat(descriptor)
+        image_file = stat.S_ISREG(found.st_mode)
+        zeroed = image_file and found.st_size == 0
+        manifest = mover.restore(store, args.prefix, args.backup, volume, Percent(), zeroed=zeroed)
+        if image_file:
             volume.truncate(manifest.size)  # an image file ends where the volume did
         os.fsync(descriptor)
     return _summary("restore", manifest)

@@ -111,19 +111,31 @@ def back_up(
 
 
 def restore(
-    store: Store, prefix: str, backup: str, target: BinaryIO, progress: Progress | None = None
+    store: Store,
+    prefix: str,
+    backup: str,
+    target: BinaryIO,
+    progress: Progress | None = None,
+    *,
+    zeroed: bool = False,
 ) -> Manifest:
-    """Write the backup over `target` from its start, checking each chunk's digest first."""
+    """Write the backup over `target` from its start, checking each chunk's digest first. A
+    `zeroed` target (a new image file) reads zeroes where nothing is written, so chunks of
+    zeroes are skipped and stay holes; any other (a device's old blocks) gets them written."""
     manifest = load(store, prefix, backup)
     for index, digest in enumerate(manifest.chunks):
         offset = index * manifest.chunk_size
         length = min(manifest.chunk_size, manifest.size - offset)
-        data = bytes(length) if digest is None else store.get(chunk_name(prefix, digest))
-        if digest is not None and (
-            len(data) != length or hashlib.sha256(data).hexdigest() != digest
-        ):
-            raise CorruptChunk(f"chunk {index} of backup {backup} does not match {digest}")
-        target.write(data)
+        if digest is None:
+            if zeroed:
+                target.seek(length, io.SEEK_CUR)
+            else:
+                target.write(bytes(length))
+        else:
+            data = store.get(chunk_name(prefix, digest))
+            if len(data) != length or hashlib.sha256(data).hexdigest() != digest:
+                raise CorruptChunk(f"chunk {index} of backup {backup} does not match {digest}")
+            target.write(data)
         if progress:
             progress(offset + length, manifest.size)
     target.flush()
