@@ -108,3 +108,16 @@ def grow(volume: str, size: str) -> None:
 
 def remove(path: Path) -> None:
     path.unlink(missing_ok=True)
+
+
+def write(path: Path, offset: int, data: bytes) -> None:
+    """What a guest does to its disk: for tests and tools that stand in for one."""
+    with open(path, "r+b") as image:
+        image.seek(offset)
+        image.write(data)
+
+
+def read(path: Path, offset: int, length: int) -> bytes:
+    with open(path, "rb") as image:
+        image.seek(offset)
+        return image.read(length)

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from devcluster.simulator import contents
 from tests.integration.conftest import Cluster, Operator, stratus_object
 
 
@@ -260,18 +261,6 @@ def disk(cluster: Cluster, volume_name: str, namespace: str) -> Path:
     return cluster.state.root / "simulator-data" / "volumes" / f"{claim['spec']['volumeName']}.img"
 
 
-def write(path: Path, offset: int, data: bytes) -> None:
-    with open(path, "r+b") as image:
-        image.seek(offset)
-        image.write(data)
-
-
-def read(path: Path, offset: int, length: int) -> bytes:
-    with open(path, "rb") as image:
-        image.seek(offset)
-        return image.read(length)
-
-
 def test_a_snapshot_keeps_the_bytes_of_its_moment_for_restores_and_clones_copy_now(
     cluster: Cluster, project: str
 ) -> None:
@@ -280,25 +269,28 @@ def test_a_snapshot_keeps_the_bytes_of_its_moment_for_restores_and_clones_copy_n
     cluster.apply(volume("ledger", project, "1Gi"))
     ready(cluster, "volume", "ledger", project)
     source, middle = disk(cluster, "ledger", project), 512 * 1024 * 1024
-    write(source, 0, b"monday")
-    write(source, middle, b"monday")
+    contents.write(source, 0, b"monday")
+    contents.write(source, middle, b"monday")
     cluster.apply(stratus_object("Snapshot", "at-monday", {"volume": "ledger"}, project))
     ready(cluster, "snapshot", "at-monday", project)
-    write(source, 0, b"friday")
+    contents.write(source, 0, b"friday")
 
     cluster.apply(volume("as-of-monday", project, "2Gi", source={"snapshot": "at-monday"}))
     cluster.apply(volume("as-of-now", project, "1Gi", source={"volume": "ledger"}))
     ready(cluster, "volume", "as-of-monday", project)
     restored = disk(cluster, "as-of-monday", project)
-    assert (read(restored, 0, 6), read(restored, middle, 6)) == (b"monday", b"monday")
+    assert (contents.read(restored, 0, 6), contents.read(restored, middle, 6)) == (
+        b"monday",
+        b"monday",
+    )
     assert restored.stat().st_size == 2 * 1024**3
     ready(cluster, "volume", "as-of-now", project)
     cloned = disk(cluster, "as-of-now", project)
-    assert (read(cloned, 0, 6), read(cloned, middle, 6)) == (b"friday", b"monday")
+    assert (contents.read(cloned, 0, 6), contents.read(cloned, middle, 6)) == (b"friday", b"monday")
 
     cluster.apply(volume("ledger", project, "3Gi"))
     cluster.wait("volume/ledger", "jsonpath={.status.capacity}=3Gi", project, timeout=60)
-    assert source.stat().st_size == 3 * 1024**3 and read(source, 0, 6) == b"friday"
+    assert source.stat().st_size == 3 * 1024**3 and contents.read(source, 0, 6) == b"friday"
     cluster.kubectl("delete", "volume", "as-of-monday", "-n", project)
     cluster.wait_until("the restored disk to go", lambda: not restored.exists())
 

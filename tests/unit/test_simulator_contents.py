@@ -18,15 +18,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 def write(volume: str, offset: int, data: bytes) -> None:
-    with open(contents.volume_path(volume), "r+b") as image:
-        image.seek(offset)
-        image.write(data)
-
-
-def read(path: Path, offset: int, length: int) -> bytes:
-    with open(path, "rb") as image:
-        image.seek(offset)
-        return image.read(length)
+    contents.write(contents.volume_path(volume), offset, data)
 
 
 def allocated(path: Path) -> int:
@@ -37,11 +29,11 @@ def test_a_new_volume_is_empty_and_costs_nothing() -> None:
     contents.provision("pv-a", "64Mi")
     path = contents.volume_path("pv-a")
     assert path.stat().st_size == 64 * MiB
-    assert read(path, 0, 16) == bytes(16)
+    assert contents.read(path, 0, 16) == bytes(16)
     assert allocated(path) < MiB
     write("pv-a", 0, b"kept")
     contents.provision("pv-a", "64Mi")  # again: what it holds is kept
-    assert read(path, 0, 4) == b"kept"
+    assert contents.read(path, 0, 4) == b"kept"
 
 
 def test_a_snapshot_keeps_the_bytes_of_its_moment_and_restores_grow() -> None:
@@ -51,7 +43,7 @@ def test_a_snapshot_keeps_the_bytes_of_its_moment_and_restores_grow() -> None:
     write("pv-a", 32 * MiB, b"friday")
     contents.provision("pv-b", "128Mi", contents.snapshot_path("snapcontent-1"))
     restored = contents.volume_path("pv-b")
-    assert read(restored, 32 * MiB, 6) == b"monday"
+    assert contents.read(restored, 32 * MiB, 6) == b"monday"
     assert restored.stat().st_size == 128 * MiB
     assert allocated(restored) < 2 * MiB  # the holes stayed holes
 
@@ -61,7 +53,7 @@ def test_a_clone_takes_its_sources_bytes_and_keeps_its_own_size() -> None:
     write("pv-a", 5, b"golden")
     contents.provision("pv-c", "32Mi")
     contents.clone(contents.volume_path("pv-a"), "pv-c")
-    assert read(contents.volume_path("pv-c"), 5, 6) == b"golden"
+    assert contents.read(contents.volume_path("pv-c"), 5, 6) == b"golden"
     assert contents.volume_path("pv-c").stat().st_size == 32 * MiB
 
 
