@@ -12,8 +12,6 @@ are added to and removed from the live instance, anything else waits for a resta
 """
 
 import copy
-import random
-import string
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -434,8 +432,7 @@ def reconcile_vmi(namespace: str, name: str, logger: kopf.Logger, *, create_pod:
     pods = kube.list_(kube.POD, namespace, f"{launcher.LABEL_CREATED_BY}={uid}")
     pod = launcher.current_pod(vmi, pods)
     if pod is None and create_pod and launcher.instance_phase(vmi) == "Pending":
-        suffix = "".join(random.choices(string.ascii_lowercase, k=5))
-        pod = kube.create(launcher.build_launcher_pod(vmi, suffix))
+        pod = kube.create(launcher.build_launcher_pod(vmi, launcher.launcher_suffix(vmi)))
         if pod:
             logger.info(f"created {pod['metadata']['name']} for {namespace}/{name}")
     claims, dvs = _claims_of(vmi["spec"], namespace)

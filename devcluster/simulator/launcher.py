@@ -7,6 +7,7 @@ the running domain. Here the pod's scheduling and KWOK's Running stand in for th
 import copy
 import hashlib
 import json
+import string
 from collections.abc import Mapping
 from decimal import Decimal
 
@@ -136,6 +137,14 @@ def multus_networks(vmi: Manifest) -> list[Manifest]:
             element["ips"] = given["ips"]
         elements.append(element)
     return elements
+
+
+def launcher_suffix(vmi: Manifest) -> str:
+    """The launcher pod's name suffix, from the instance's uid: two handlers that both see an
+    instance without its pod (an event of the instance it replaced, read by name, and its own)
+    make the same pod, and the second create is refused rather than a second pod made."""
+    digest = hashlib.sha256(vmi["metadata"]["uid"].encode()).digest()
+    return "".join(string.ascii_lowercase[byte % 26] for byte in digest[:5])
 
 
 def build_launcher_pod(vmi: Manifest, suffix: str) -> Manifest:

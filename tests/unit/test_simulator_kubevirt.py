@@ -646,3 +646,12 @@ def test_a_new_size_waits_for_the_next_start() -> None:
     bigger["spec"]["template"]["spec"]["domain"]["cpu"] = {"cores": 4}
     assert kubevirt.restart_required(bigger, running)
     assert not kubevirt.restart_required(bigger, instance(bigger, "Running"))
+
+
+def test_an_instances_launcher_pod_has_one_name_however_many_handlers_make_it() -> None:
+    first, again = instance(), instance()
+    other = instance()
+    other["metadata"]["uid"] = "another-uid"
+    assert launcher.launcher_suffix(first) == launcher.launcher_suffix(again)
+    assert launcher.launcher_suffix(first) != launcher.launcher_suffix(other)
+    assert len(launcher.launcher_suffix(first)) == 5
