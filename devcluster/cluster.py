@@ -246,14 +246,19 @@ def up(state: State) -> None:
     print(f"local cluster is up; kubeconfig: {state.kubeconfig}")
 
 
+def simulator_data(state: State) -> Path:
+    """Where the simulator keeps its volumes' bytes (see simulator.contents)."""
+    return state.root / "simulator-data"
+
+
 def simulator_command(state: State) -> list[str]:
-    """The data-plane simulator's command line, its volumes' bytes kept in the state."""
+    """The data-plane simulator's command line."""
     return [
         sys.executable,
         "-m",
         "devcluster.simulator",
         f"--kubeconfig={state.kubeconfig}",
-        f"--data-dir={state.root / 'simulator-data'}",
+        f"--data-dir={simulator_data(state)}",
     ]
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from devcluster.cluster import simulator_data
 from devcluster.simulator import contents
 from tests.integration.conftest import Cluster, Operator, stratus_object
 
@@ -258,7 +259,8 @@ def disk(cluster: Cluster, volume_name: str, namespace: str) -> Path:
     """The simulated disk of a Volume: what its guest reads and writes."""
     claim = cluster.get("pvc", volume_name, namespace)
     assert claim is not None and claim["spec"].get("volumeName")
-    return cluster.state.root / "simulator-data" / "volumes" / f"{claim['spec']['volumeName']}.img"
+    contents.configure(simulator_data(cluster.state))
+    return contents.volume_path(claim["spec"]["volumeName"])
 
 
 def test_a_snapshot_keeps_the_bytes_of_its_moment_for_restores_and_clones_copy_now(

@@ -97,8 +97,11 @@ def run(args: argparse.Namespace, environment: Mapping[str, str] = os.environ) -
         store = store_from(environment)
         if args.action == "remove":
             removed = mover.remove(store, args.prefix, args.backup)
-            summary: dict[str, Any] = {"action": "remove", "backup": args.backup}
-            summary["chunksRemoved"] = removed
+            summary: dict[str, Any] = {
+                "action": "remove",
+                "backup": args.backup,
+                "chunksRemoved": removed,
+            }
         elif args.volume is None:
             raise Usage(f"{args.action} needs --volume")
         elif args.action == "backup":

@@ -505,7 +505,7 @@ def admit(body: kopf.Body, spec: ServerSpec, inputs: Inputs, workload: Manifest 
     admitted, running = status.flavor, spec.power_state == "Running"
     resizing = admitted is not None and admitted.name != inputs.flavor.name
     unshelving = bool(status.shelved) and running
-    reverting = status.previous_flavor is not None
+    reverting = resizing and status.previous_flavor is not None  # others wait (wanted_flavor)
     with refused_resize_keeps_phase(body, resizing or unshelving):
         if (workload is None or resizing or unshelving) and running:
             nodes = inventory.current().nodes()
