@@ -96,6 +96,11 @@ class Settings(Model):
     kata_runtime_class: str = Field(
         default="kata", description="RuntimeClass of runtime: kata Servers."
     )
+    mover_image: str = Field(
+        default="ghcr.io/stratus/stratus-operator:latest",
+        description="The image of volume backup and restore pods: Stratus's own, which runs "
+        "`stratus mover`. The chart sets it to the operator's image.",
+    )
     router_image: str = Field(
         default="docker.io/nicolaka/netshoot:v0.13",
         description="The image of Routers' pods: it needs sh, iptables-restore and sleep.",

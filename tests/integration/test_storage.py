@@ -90,7 +90,7 @@ def test_growing_a_volume_expands_its_claim_and_shrinking_is_refused(
         ),
         (
             {"size": "1Gi", "source": {"image": "a", "volume": "b"}},
-            "at most one of image, volume and snapshot",
+            "at most one of image, volume, snapshot and backup",
         ),
     ],
 )

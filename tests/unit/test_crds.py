@@ -93,5 +93,5 @@ def test_a_fields_own_rules_add_to_the_rules_of_its_type() -> None:
         "spec"
     ]["properties"]["source"]
     messages = [r["message"] for r in source["x-kubernetes-validations"]]
-    assert "source takes at most one of image, volume and snapshot" in messages
+    assert "source takes at most one of image, volume, snapshot and backup" in messages
     assert "source is immutable" in messages

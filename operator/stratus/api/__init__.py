@@ -1,5 +1,6 @@
 """The Stratus API: one pydantic model per kind, the single source of the CRDs."""
 
+from stratus.api.backup import VOLUME_BACKUP
 from stratus.api.bucket import BUCKET
 from stratus.api.crd import Kind
 from stratus.api.flavor import FLAVOR
@@ -35,4 +36,5 @@ KINDS: tuple[Kind, ...] = (
     FLOATING_IP,
     LOAD_BALANCER,
     BUCKET,
+    VOLUME_BACKUP,
 )

@@ -30,6 +30,7 @@ class ProjectQuota(Model):
     storage: Quantity | None = Field(default=None, description="Sum of the Volumes' sizes.")
     networks: int | None = Field(default=None, ge=0, description="Number of Networks.")
     buckets: int | None = Field(default=None, ge=0, description="Number of Buckets.")
+    backups: int | None = Field(default=None, ge=0, description="Number of VolumeBackups.")
     floating_ips: int | None = Field(default=None, ge=0, description="Number of FloatingIPs.")
     load_balancers: int | None = Field(default=None, ge=0, description="Number of LoadBalancers.")
 
@@ -94,6 +95,7 @@ class ProjectUsage(Model):
     storage: str = "0"
     networks: int = 0
     buckets: int = 0
+    backups: int = 0
     floating_ips: int = 0
     load_balancers: int = 0
 

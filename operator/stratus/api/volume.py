@@ -6,7 +6,14 @@ from typing import Literal
 from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
 
-from stratus.api.common import Model, Status, immutable, rule, validations
+from stratus.api.common import (
+    DNS_SUBDOMAIN_PATTERN,
+    Model,
+    Status,
+    immutable,
+    rule,
+    validations,
+)
 from stratus.api.crd import PHASE_COLUMN, READY_COLUMN, Kind, PrinterColumn
 
 SIZE_SCHEMA: JsonDict = {
@@ -51,8 +58,8 @@ class VolumeSource(Model):
         json_schema_extra=validations(
             rule(
                 "(has(self.image) ? 1 : 0) + (has(self.volume) ? 1 : 0)"
-                " + (has(self.snapshot) ? 1 : 0) <= 1",
-                "source takes at most one of image, volume and snapshot",
+                " + (has(self.snapshot) ? 1 : 0) + (has(self.backup) ? 1 : 0) <= 1",
+                "source takes at most one of image, volume, snapshot and backup",
             )
         )
     )
@@ -70,6 +77,13 @@ class VolumeSource(Model):
         default=None,
         description="A Snapshot of this Project to restore.",
         json_schema_extra=REFERENCE,
+    )
+    backup: str | None = Field(
+        default=None,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        description="An Available VolumeBackup of this Project to restore, byte for byte, "
+        "from its Bucket.",
     )
 
 
@@ -105,8 +119,8 @@ class VolumeSpec(Model):
     )
     source: VolumeSource | None = Field(
         default=None,
-        description="What the Volume starts from: at most one of image, volume and snapshot. "
-        "Immutable.",
+        description="What the Volume starts from: at most one of image, volume, snapshot and "
+        "backup. Immutable.",
         json_schema_extra=validations(immutable("source")),
     )
 
@@ -117,6 +131,10 @@ class VolumeStatus(Status):
     claim_name: str | None = Field(default=None, description="The PersistentVolumeClaim.")
     progress: str | None = Field(
         default=None, description="Copy progress when cloning or importing."
+    )
+    restored_from: str | None = Field(
+        default=None,
+        description="The VolumeBackup whose bytes the Volume holds, once its restore is done.",
     )
     volume_type: str | None = Field(
         default=None,

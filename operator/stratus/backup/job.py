@@ -69,7 +69,19 @@ def _summary(action: str, manifest: Manifest) -> dict[str, Any]:
     }
 
 
+class Zeroes:
+    """What a Filesystem volume no guest ever wrote holds: no disk image yet, all zeroes."""
+
+    def read(self, size: int, /) -> bytes:
+        return bytes(size)
+
+
 def _back_up(args: argparse.Namespace, store: mover.Store) -> dict[str, Any]:
+    if not args.volume.exists() and args.blank_size is not None:
+        blank = mover.back_up(
+            Zeroes(), args.blank_size, store, args.prefix, args.backup, args.parent, Percent()
+        )
+        return _summary("backup", blank)
     with open(args.volume, "rb") as volume:
         size = volume.seek(0, os.SEEK_END)  # a block device's size too
         volume.seek(0)
@@ -130,6 +142,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prefix", required=True, help="where the volume's backups are kept")
     parser.add_argument("--backup", required=True, help="the backup's name in the store")
     parser.add_argument("--parent", help="the backup an incremental backup builds on")
+    parser.add_argument(
+        "--blank-size",
+        type=int,
+        help="bytes to back up as zeroes when --volume does not exist: the disk image of a "
+        "Filesystem volume that no guest has written yet",
+    )
     parser.add_argument(
         "--summary",
         type=Path,

@@ -22,6 +22,12 @@ Progress = Callable[[int, int], None]
 """Told the bytes done so far and the bytes in all, after each chunk."""
 
 
+class Source(Protocol):
+    """What a backup reads: an open volume, or the zeroes of one never written."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+
 class Store(Protocol):
     """The few object operations a backup needs, so any S3 store can hold backups."""
 
@@ -65,7 +71,7 @@ class S3Store:
             raise OSError(f"could not remove {len(failures)} objects: {failures[0]}")
 
 
-def _read_exactly(source: BinaryIO, length: int) -> bytes:
+def _read_exactly(source: Source, length: int) -> bytes:
     data = bytearray()
     while len(data) < length:
         part = source.read(length - len(data))
@@ -80,7 +86,7 @@ def load(store: Store, prefix: str, backup: str) -> Manifest:
 
 
 def back_up(
-    source: BinaryIO,
+    source: Source,
     size: int,
     store: Store,
     prefix: str,

@@ -27,6 +27,7 @@ COUNTED_KINDS = {
     "volumes": "volumes",
     "networks": "networks",
     "buckets": "buckets",
+    "backups": "volumebackups",
     "floating_ips": "floatingips",
     "load_balancers": "loadbalancers",
 }

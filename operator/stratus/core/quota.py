@@ -37,7 +37,15 @@ def _present(objects: list[kube.Manifest]) -> list[kube.Manifest]:
     return [o for o in objects if not o["metadata"].get("deletionTimestamp")]
 
 
-COUNTED_KINDS = ("Server", "Volume", "Network", "Bucket", "FloatingIP", "LoadBalancer")
+COUNTED_KINDS = (
+    "Server",
+    "Volume",
+    "Network",
+    "Bucket",
+    "VolumeBackup",
+    "FloatingIP",
+    "LoadBalancer",
+)
 
 
 def usage_of(namespace: str) -> dict[str, int | str]:
@@ -73,6 +81,7 @@ def tally(objects: Mapping[str, list[kube.Manifest]]) -> dict[str, int | str]:
         "storage": quantity(storage),
         "networks": len(present["Network"]),
         "buckets": len(present["Bucket"]),
+        "backups": len(present["VolumeBackup"]),
         "floatingIps": len(present["FloatingIP"]),
         "loadBalancers": len(present["LoadBalancer"]),
     }

@@ -63,6 +63,12 @@ def ready_dependency(
     raise DependencyNotReady(reason, f"{kind} {name} {state}")
 
 
+def bucket_credentials(namespace: str, bucket: str) -> str:
+    """A Ready Bucket's credentials Secret, which volume backup and restore pods use."""
+    found = ready_dependency("Bucket", bucket, namespace, ("Ready",), "BucketNotReady")
+    return str(found["status"]["credentialsSecret"])
+
+
 def resolve_network(
     namespace: str, reference: str, *, external: bool = False
 ) -> tuple[str, str, NetworkSpec]:

@@ -1,6 +1,7 @@
 """Kopf handlers, one module per kind; importing this package registers them all."""
 
 from stratus.handlers import (
+    backup,
     bucket,
     children,
     flavor,
@@ -23,6 +24,7 @@ from stratus.handlers import (
 )
 
 __all__ = [
+    "backup",
     "bucket",
     "children",
     "flavor",

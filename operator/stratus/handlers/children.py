@@ -167,6 +167,7 @@ def dependency_event(type: str | None, body: kopf.Body, **_: Any) -> None:
 
 
 DEPENDED_ON = (
+    "buckets",
     "flavors",
     "images",
     "keypairs",
@@ -174,6 +175,7 @@ DEPENDED_ON = (
     "securitygroups",
     "servergroups",
     "snapshots",
+    "volumebackups",
     "volumes",
 )
 """The kinds others wait for."""

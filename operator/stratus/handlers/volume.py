@@ -7,6 +7,7 @@ import kopf
 
 from stratus.api.common import QUOTA_ADMITTED
 from stratus.api.volume import USABLE_PHASES, VOLUME, VolumePhase, VolumeSpec, VolumeStatus
+from stratus.builders.backup import build_mover_pod
 from stratus.builders.meta import ChildRef, Children, Manifest, Owner
 from stratus.builders.storage import (
     DATAVOLUME_API_VERSION,
@@ -20,6 +21,7 @@ from stratus.core import kube
 from stratus.core.copies import DATAVOLUMES, copies_of, source_claim
 from stratus.core.errors import InvalidInput, WaitingForEvent
 from stratus.core.indexes import index
+from stratus.core.movers import start_mover
 from stratus.core.parents import (
     Parent,
     dependency_key,
@@ -33,13 +35,21 @@ from stratus.core.quota import admit_storage, refresh_usage
 from stratus.core.reconcile import (
     Check,
     Outcome,
+    commit_status,
     parse_spec,
     parse_status,
     reconcile,
 )
-from stratus.core.resolve import attach_key, image_copy, ready_dependency, split_reference
+from stratus.core.resolve import (
+    attach_key,
+    bucket_credentials,
+    image_copy,
+    ready_dependency,
+    split_reference,
+)
 from stratus.core.units import amount
 from stratus.core.workqueue import hold
+from stratus.status.mover import mover_result
 from stratus.status.storage import datavolume_failure
 
 
@@ -75,10 +85,18 @@ def volumes_by_holder(namespace: str | None, body: kopf.Body, **_: Any) -> dict[
     return {parent_key(namespace, holder): body} if holder else {}
 
 
+RESTORED_KINDS = (
+    ("Image", "image"),
+    ("Volume", "volume"),
+    ("Snapshot", "snapshot"),
+    ("VolumeBackup", "backup"),
+)
+
+
 def volume_dependencies(body: kopf.Body) -> list[str]:
     source = (body.get("spec") or {}).get("source") or {}
     namespace = body["metadata"]["namespace"]
-    for kind, field in (("Image", "image"), ("Volume", "volume"), ("Snapshot", "snapshot")):
+    for kind, field in RESTORED_KINDS:
         if reference := source.get(field):
             return [dependency_key(kind, *split_reference(namespace, str(reference)))]
     return []
@@ -133,20 +151,54 @@ def volume_children(body: kopf.Body) -> Children:
     volume_type = wanted_type(body, spec)
     storage_class = storage_class_of(volume_type)
     source = spec.source
-    if source is None or source.snapshot:
+    if not made_by_cdi(spec):
         existing = kube.read("v1", "PersistentVolumeClaim", owner.name, owner.namespace)
         snapshot = None
-        if source is not None:
+        if source is not None and source.snapshot:
             data_source = ((existing or {}).get("spec") or {}).get("dataSource") or {}
             snapshot = data_source.get("name") or snapshot_to_restore(owner, spec)
         claim = build_volume_claim(
             owner, spec, storage_class, snapshot, attributes_class_of(volume_type)
         )
-        return {ChildRef.of(claim): claim}
+        children: Children = {ChildRef.of(claim): claim}
+        if source is not None and source.backup:
+            restored = parse_status(VolumeStatus, body).restored_from is not None
+            children[restore_pod_ref(owner)] = None if restored else restore_pod(owner, spec)
+        return children
     existing = kube.read(DATAVOLUME_API_VERSION, "DataVolume", owner.name, owner.namespace)
     clone_from = ((existing or {}).get("spec") or {}).get("source") or clone_source(owner, spec)
     datavolume = build_volume_datavolume(owner, spec, storage_class, clone_from)
     return {ChildRef.of(datavolume): datavolume}
+
+
+def made_by_cdi(spec: VolumeSpec) -> bool:
+    """An Image's or another Volume's copy, which CDI makes; the rest are plain claims."""
+    return spec.source is not None and bool(spec.source.image or spec.source.volume)
+
+
+def restore_pod_ref(owner: Owner) -> ChildRef:
+    return ChildRef("v1", "Pod", owner.name, owner.namespace)
+
+
+def restore_pod(owner: Owner, spec: VolumeSpec) -> Manifest:
+    """The mover pod that writes an Available VolumeBackup into the new claim."""
+    assert spec.source is not None and spec.source.backup is not None
+    namespace, name = str(owner.namespace), spec.source.backup
+    backup = ready_dependency("VolumeBackup", name, namespace, ("Available",), "BackupNotReady")
+    status, backup_spec = backup["status"], backup["spec"]
+    _check_size(spec, status.get("size"), f"VolumeBackup {name}")
+    return build_mover_pod(
+        owner,
+        owner.name,
+        "restore",
+        settings().mover_image,
+        bucket_credentials(namespace, backup_spec["bucket"]),
+        (backup_spec["bucket"], backup_spec["volume"]),
+        status["prefix"],
+        status["backupId"],
+        claim=owner.name,
+        volume_mode=spec.volume_mode,
+    )
 
 
 def _check_size(spec: VolumeSpec, needed: str | int | None, what: str) -> None:
@@ -192,10 +244,12 @@ def ensure_volume(body: kopf.Body) -> Outcome:
     if not (body.get("status") or {}).get("claimName") or grows:
         admit_storage(body, spec.size)
         refresh_usage(namespace)
+    restore = children.pop(restore_pod_ref(owner), None)
     kube.sync(children)
-    made_by_cdi = spec.source is not None and not spec.source.snapshot
+    if restore is not None:
+        start_mover(restore)
     attributes = attributes_class_of(wanted_type(body, spec))
-    if made_by_cdi and claim is not None:
+    if made_by_cdi(spec) and claim is not None:
         retypes = (claim.get("spec") or {}).get("volumeAttributesClassName") != attributes
         if grows or retypes:
             kube.converge(cdi_claim(owner, owner.name, spec.size if grows else None, attributes))
@@ -216,7 +270,7 @@ def observe_volume(body: kopf.Body) -> Outcome:
     wanted_type(body, spec)  # a refused retype stays refused, whatever event woke the Volume
     name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
     fields: dict[str, Any] = {"claimName": name}
-    if spec.source is not None and not spec.source.snapshot:
+    if made_by_cdi(spec):
         datavolume = kube.read(DATAVOLUME_API_VERSION, "DataVolume", name, namespace) or {}
         status = datavolume.get("status") or {}
         fields["progress"] = status.get("progress")
@@ -237,6 +291,9 @@ def observe_volume(body: kopf.Body) -> Outcome:
                 message=f"copying the source {status.get('progress') or ''}".strip(),
                 fields=fields,
             )
+    restoring = restore_state(body, spec, fields)
+    if restoring is not None:
+        return restoring
     claim = kube.read("v1", "PersistentVolumeClaim", name, namespace) or {}
     claim_status = claim.get("status") or {}
     if claim_status.get("phase") != "Bound":
@@ -273,6 +330,27 @@ def observe_volume(body: kopf.Body) -> Outcome:
         message=f"{capacity} available",
         fields=fields,
     )
+
+
+def restore_state(body: kopf.Body, spec: VolumeSpec, fields: dict[str, Any]) -> Outcome | None:
+    """Where a restore from a VolumeBackup stands, until it is done. Its success is recorded
+    before its pod goes, so the restore never runs twice over a Volume already in use."""
+    backup = spec.source.backup if spec.source else None
+    if backup is None or parse_status(VolumeStatus, body).restored_from:
+        return None
+    owner = Owner.of(body)
+    pod = kube.read("v1", "Pod", owner.name, owner.namespace)
+    result = mover_result(pod or {})
+    if result.phase == "Succeeded":
+        commit_status(body, {"restoredFrom": backup, "progress": "100%"})
+        kube.delete("v1", "Pod", owner.name, owner.namespace)
+        return None
+    if result.phase == "Failed":
+        message = f"restoring VolumeBackup {backup} failed: {result.error}"
+        return Outcome(VolumePhase.ERROR, False, "RestoreFailed", message, fields, failed=True)
+    fields["progress"] = "copying" if result.phase == "Running" else None
+    message = f"restoring VolumeBackup {backup}"
+    return Outcome(VolumePhase.CREATING, False, "Restoring", message, fields)
 
 
 def retype_state(
