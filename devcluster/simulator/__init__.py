@@ -4,7 +4,9 @@ Nothing on the local cluster can run a virtual machine, so this program plays th
 as seen through the Kubernetes API: a CSI external-provisioner and resizer (`storage`), the CSI
 snapshot controllers (`snapshots`), CDI's DataVolume controller (`cdi`), and KubeVirt's
 VirtualMachine and VirtualMachineInstance controllers (`kubevirt`, `launcher`) with their
-declarative volume hotplug (`hotplug`) and live migration (`migration`). The real
+declarative volume hotplug (`hotplug`) and live migration (`migration`), and the kubelet of
+Stratus's volume mover pods (`movers`), whose command really runs against the volumes' bytes
+(`contents`). The real
 kube-controller-manager, kube-scheduler and KWOK do the rest: they bind the volumes it
 provisions, place the virt-launcher pods it creates and mark them Running.
 

@@ -13,7 +13,16 @@ from typing import Any
 
 import kopf
 
-from devcluster.simulator import cdi, contents, kube, kubevirt, migration, snapshots, storage
+from devcluster.simulator import (
+    cdi,
+    contents,
+    kube,
+    kubevirt,
+    migration,
+    movers,
+    snapshots,
+    storage,
+)
 
 PREFIX = "simulator.devcluster.stratus.io"
 HANDLER_MODULES = (
@@ -22,6 +31,7 @@ HANDLER_MODULES = (
     cdi,
     kubevirt,
     migration,
+    movers,
 )  # importing them registers their handlers
 
 

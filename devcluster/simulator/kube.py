@@ -30,6 +30,7 @@ class Kind:
 PVC = Kind("v1", "PersistentVolumeClaim")
 PV = Kind("v1", "PersistentVolume")
 POD = Kind("v1", "Pod")
+SECRET = Kind("v1", "Secret")
 STORAGE_CLASS = Kind("storage.k8s.io/v1", "StorageClass")
 VOLUME_ATTRIBUTES_CLASS = Kind("storage.k8s.io/v1", "VolumeAttributesClass")
 CSI_DRIVER = Kind("storage.k8s.io/v1", "CSIDriver")

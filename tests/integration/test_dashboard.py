@@ -329,6 +329,36 @@ def test_every_form_and_action_of_a_member_reaches_the_api_server(
         cluster.wait(gone, "delete", ns)
 
 
+def test_a_member_backs_a_volume_up_and_restores_it_from_the_console(
+    cluster: Cluster, console: ConsoleProcess, console_tenancy: ConsoleTenancy
+) -> None:
+    ns = console_tenancy.project
+    cluster.apply(stratus_object("Volume", "records", {"size": "2Gi"}, ns))
+    cluster.apply(stratus_object("Bucket", "vault", {}, ns))
+    cluster.wait("volume/records", "condition=Ready", ns)
+    cluster.wait("bucket/vault", "condition=Ready", ns)
+    member = signed_in(console, console_tenancy.member)
+    form = member.get(f"/p/{ns}/volumebackups").text
+    assert "<option>records</option>" in form and "<option>vault</option>" in form
+
+    def submit(path: str, **fields: str) -> None:
+        answer = member.post(f"/p/{ns}/{path}", data=fields, headers=changing(member))
+        assert answer.status_code == 200, (path, answer.text)
+
+    submit("volumebackups", name="records-backup", volume="records", bucket="vault",
+           description="before the upgrade")  # fmt: skip
+    cluster.wait("volumebackup/records-backup", "condition=Ready", ns)
+    backups = member.get(f"/p/{ns}/volumebackups").text
+    assert "before the upgrade" in backups and "2 GiB" in backups and "full" in backups
+    assert "<option>records-backup</option>" in member.get(f"/p/{ns}/volumes").text
+    submit("volumes", name="records-again", size="2Gi", source="backup", backup="records-backup")
+    cluster.wait("volume/records-again", "condition=Ready", ns)
+    restored = cluster.get("volume", "records-again", ns)
+    assert restored["status"]["restoredFrom"] == "records-backup"
+    submit("volumebackups/records-backup/delete")
+    cluster.wait("volumebackup/records-backup", "delete", ns)
+
+
 def test_a_member_retypes_a_volume_and_an_administrator_migrates_a_server(
     cluster: Cluster, console: ConsoleProcess, console_tenancy: ConsoleTenancy
 ) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from stratus.backup import mover
+from stratus.backup import job, mover
 from stratus.backup.manifest import CHUNK_SIZE, Manifest, chunk_name, manifest_name
 
 PREFIX = "volumes/acme/data"
@@ -124,3 +124,18 @@ def test_a_restore_into_a_new_image_file_leaves_the_zeroes_as_holes(tmp_path: Pa
         image.truncate(len(data))
     assert target.read_bytes() == bytes(data)
     assert os.stat(target).st_blocks * 512 <= 2 * CHUNK_SIZE + 64 * 1024  # the zeroes: a hole
+
+
+def test_only_a_file_of_holes_counts_as_reading_zeroes(tmp_path: Path) -> None:
+    """A fresh sparse volume image may keep the zeroes of a restore as holes; one with data,
+    like a device's old blocks, must have them written."""
+    image = tmp_path / "volume.img"
+    image.touch()
+    with open(image, "r+b") as empty:
+        assert job.holds_no_data(empty.fileno())
+        empty.truncate(64 * 1024 * 1024)
+        assert job.holds_no_data(empty.fileno())
+        empty.seek(32 * 1024 * 1024)
+        empty.write(b"old data")
+        empty.flush()
+        assert not job.holds_no_data(empty.fileno())

@@ -2,9 +2,16 @@
 
 from enum import StrEnum
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
-from stratus.api.common import DNS_SUBDOMAIN_PATTERN, Model, Status, immutable, validations
+from stratus.api.common import (
+    DNS_SUBDOMAIN_PATTERN,
+    Model,
+    Status,
+    immutable,
+    rule,
+    validations,
+)
 from stratus.api.crd import PHASE_COLUMN, READY_COLUMN, Kind, PrinterColumn
 
 
@@ -16,6 +23,12 @@ class BackupPhase(StrEnum):
 
 
 class VolumeBackupSpec(Model):
+    model_config = Model.model_config | ConfigDict(
+        json_schema_extra=validations(
+            rule("has(self.snapshot) == has(oldSelf.snapshot)", "snapshot is immutable"),
+        )
+    )
+
     volume: str = Field(
         max_length=253,
         pattern=DNS_SUBDOMAIN_PATTERN,

@@ -4,6 +4,7 @@ key); progress goes to stdout as JSON lines, and the summary to the termination 
 where it can be read off the finished pod."""
 
 import argparse
+import errno
 import json
 import os
 import stat
@@ -91,15 +92,25 @@ def _back_up(args: argparse.Namespace, store: mover.Store) -> dict[str, Any]:
     return _summary("backup", manifest)
 
 
+def holds_no_data(descriptor: int) -> bool:
+    """Whether a regular file is all holes (new, or a fresh sparse volume): it reads zeroes
+    wherever the restore writes nothing, so chunks of zeroes can stay holes."""
+    try:
+        os.lseek(descriptor, 0, os.SEEK_DATA)
+    except OSError as error:
+        return error.errno == errno.ENXIO  # no data after offset 0: none at all
+    return False
+
+
 def _restore(args: argparse.Namespace, store: mover.Store) -> dict[str, Any]:
     descriptor = os.open(args.volume, os.O_WRONLY | os.O_CREAT, 0o600)
     with os.fdopen(descriptor, "wb") as volume:
         found = os.fstat(descriptor)
         image_file = stat.S_ISREG(found.st_mode)
-        zeroed = image_file and found.st_size == 0
+        zeroed = image_file and holds_no_data(descriptor)
         manifest = mover.restore(store, args.prefix, args.backup, volume, Percent(), zeroed=zeroed)
-        if image_file:
-            volume.truncate(manifest.size)  # an image file ends where the volume did
+        if image_file and found.st_size < manifest.size:
+            volume.truncate(manifest.size)  # an image file is at least as large as the volume was
         os.fsync(descriptor)
     return _summary("restore", manifest)
 

@@ -71,7 +71,8 @@ def server(form: Form, namespace: str) -> Manifest:
 
 def volume(form: Form, namespace: str) -> Manifest:
     origin = form.text("source")
-    source = {origin: form.text(origin)} if origin in {"image", "snapshot", "volume"} else {}
+    origins = {"image", "snapshot", "volume", "backup"}
+    source = {origin: form.text(origin)} if origin in origins else {}
     spec = present(
         size=form.text("size"),
         volumeType=form.text("volumeType"),
@@ -86,6 +87,16 @@ def snapshot(form: Form, namespace: str) -> Manifest:
     return stratus_object(
         "Snapshot", form.text("name"), present(volume=form.text("volume")), namespace
     )
+
+
+def volume_backup(form: Form, namespace: str) -> Manifest:
+    spec = present(
+        volume=form.text("volume"),
+        bucket=form.text("bucket"),
+        incremental=True if form.flag("incremental") else None,
+        description=form.text("description"),
+    )
+    return stratus_object("VolumeBackup", form.text("name"), spec, namespace)
 
 
 def image(form: Form, namespace: str) -> Manifest:

@@ -155,7 +155,6 @@ def admit(body: kopf.Body, spec: VolumeBackupSpec) -> None:
             "prefix": store_prefix(spec.volume),
             "parent": choose_parent(body, spec) if spec.incremental else None,
             "size": size,
-            "progress": "0%",
         },
     )
     refresh_usage(namespace)

@@ -1,10 +1,17 @@
-"""Cinder and Glance: Volumes (create, extend, retype, snapshot, attach), Snapshots and
-Images."""
+"""Cinder and Glance: Volumes (create, extend, retype, snapshot, attach), Snapshots,
+VolumeBackups and Images."""
 
 from starlette.routing import Route
 
 from stratus.dashboard import manifests
-from stratus.dashboard.kubeapi import IMAGES, SERVERS, SNAPSHOTS, VOLUMES
+from stratus.dashboard.kubeapi import (
+    BUCKETS,
+    IMAGES,
+    SERVERS,
+    SNAPSHOTS,
+    VOLUME_BACKUPS,
+    VOLUMES,
+)
 from stratus.dashboard.manifests import Form
 from stratus.dashboard.pages.servers import change_volumes
 from stratus.dashboard.views import Visit, acting, kind_routes
@@ -35,9 +42,11 @@ async def attach(place: Visit, name: str, form: Form) -> str:
 VOLUME_ACTIONS = {"extend": extend, "retype": retype, "snapshot": snapshot, "attach": attach}
 
 routes = [
-    # A Volume's form offers Images and Snapshots to copy; its rows, Servers to attach to.
-    *kind_routes(VOLUMES, manifests.volume, IMAGES, SNAPSHOTS, SERVERS),
+    # A Volume's form offers Images, Snapshots and backups to copy; its rows, Servers to
+    # attach to.
+    *kind_routes(VOLUMES, manifests.volume, IMAGES, SNAPSHOTS, VOLUME_BACKUPS, SERVERS),
     Route("/p/{project}/volumes/{name}/{action}", acting(VOLUME_ACTIONS), methods=["POST"]),
     *kind_routes(SNAPSHOTS, manifests.snapshot, VOLUMES),
+    *kind_routes(VOLUME_BACKUPS, manifests.volume_backup, VOLUMES, BUCKETS),
     *kind_routes(IMAGES, manifests.image),
 ]
