@@ -17,9 +17,10 @@ import yaml
 from kubernetes.config import kube_config
 
 from devcluster import pki
-from devcluster.cluster import State, down, install, run_kubectl, running, up
+from devcluster.cluster import State, down, install, run_kubectl, running, simulator_data, up
 from devcluster.console import ConsoleProcess
 from devcluster.operator import OperatorProcess
+from devcluster.simulator import contents
 from stratus.constants import API_VERSION
 from stratus.core import kube
 
@@ -98,6 +99,34 @@ class Cluster:
     ) -> None:
         args = ["wait", target, f"--for={condition}", f"--timeout={timeout}s"]
         self.kubectl(*args + (["-n", namespace] if namespace else []))
+
+    def ready(self, kind: str, name: str, namespace: str, timeout: int = 90) -> dict[str, Any]:
+        """The object once it is Ready, as `kubectl wait --for=condition=Ready` sees it."""
+        self.wait(f"{kind}/{name}", "condition=Ready", namespace, timeout)
+        found = self.get(kind, name, namespace)
+        assert found is not None
+        return found
+
+    def ready_condition(
+        self, kind: str, name: str, namespace: str, reason: str, timeout: int = 90
+    ) -> dict[str, Any]:
+        """The object's Ready condition, once its reason is `reason`."""
+        self.wait(
+            f"{kind}/{name}",
+            f"jsonpath={{.status.conditions[?(@.type=='Ready')].reason}}={reason}",
+            namespace,
+            timeout,
+        )
+        found = self.get(kind, name, namespace)
+        assert found is not None
+        return dict(next(c for c in found["status"]["conditions"] if c["type"] == "Ready"))
+
+    def volume_disk(self, volume: str, namespace: str) -> Path:
+        """The simulated disk of a Volume: what its guest reads and writes."""
+        claim = self.get("pvc", volume, namespace)
+        assert claim is not None and claim["spec"].get("volumeName")
+        contents.configure(simulator_data(self.state))
+        return contents.volume_path(claim["spec"]["volumeName"])
 
     def settled(
         self, kind: str, name: str, namespace: str | None = None, quiet: float = 2.0

@@ -15,7 +15,7 @@ def test_examples_become_ready_and_are_listed_by_get_stratus(
     cluster.wait("project/acme", "condition=Ready", timeout=120)
     cluster.kubectl("apply", "-k", str(examples))
     applied = cluster.kubectl("get", "-k", str(examples), "-o", "name").stdout.split()
-    assert len(applied) >= 17
+    assert len(applied) >= 18
     rendered = cluster.kubectl("kustomize", str(examples)).stdout
     cluster.kubectl("wait", "--for=condition=Ready", "--timeout=120s", "-f", "-", stdin=rendered)
     listed = cluster.kubectl("get", "stratus", "-A").stdout
@@ -28,6 +28,7 @@ def test_examples_become_ready_and_are_listed_by_get_stratus(
         "db-root",
         "db-data-nightly",
         "backups",
+        "db-data-weekly",
     ):
         assert name in listed
     # The two-tier application: web Servers on different nodes, the database on its Volumes.

@@ -1,12 +1,10 @@
 """Volume, Snapshot and Image against the local control plane, driven as a user drives them."""
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from devcluster.cluster import simulator_data
 from devcluster.simulator import contents
 from tests.integration.conftest import Cluster, Operator, stratus_object
 
@@ -33,28 +31,9 @@ def image(name: str, namespace: str, **spec: Any) -> str:
     return stratus_object("Image", name, spec, namespace)
 
 
-def ready(cluster: Cluster, kind: str, name: str, namespace: str) -> dict[str, Any]:
-    cluster.wait(f"{kind}/{name}", "condition=Ready", namespace, timeout=90)
-    found = cluster.get(kind, name, namespace)
-    assert found is not None
-    return found
-
-
-def reason(cluster: Cluster, kind: str, name: str, namespace: str, expected: str) -> dict[str, Any]:
-    cluster.wait(
-        f"{kind}/{name}",
-        f"jsonpath={{.status.conditions[?(@.type=='Ready')].reason}}={expected}",
-        namespace,
-        timeout=90,
-    )
-    found = cluster.get(kind, name, namespace)
-    assert found is not None
-    return next(c for c in found["status"]["conditions"] if c["type"] == "Ready")
-
-
 def test_a_plain_volume_becomes_a_bound_claim_of_its_type(cluster: Cluster, project: str) -> None:
     cluster.apply(volume("data", project, "4Gi", accessMode="ReadWriteOnce", volumeMode="Block"))
-    status = ready(cluster, "volume", "data", project)["status"]
+    status = cluster.ready("volume", "data", project)["status"]
     assert (status["phase"], status["capacity"], status["claimName"]) == (
         "Available",
         "4Gi",
@@ -71,7 +50,7 @@ def test_growing_a_volume_expands_its_claim_and_shrinking_is_refused(
     cluster: Cluster, project: str
 ) -> None:
     cluster.apply(volume("grow", project, "2Gi"))
-    ready(cluster, "volume", "grow", project)
+    cluster.ready("volume", "grow", project)
     cluster.apply(volume("grow", project, "6Gi"))
     cluster.wait("volume/grow", "jsonpath={.status.capacity}=6Gi", project, timeout=60)
     assert cluster.get("pvc", "grow", project)["status"]["capacity"]["storage"] == "6Gi"
@@ -103,7 +82,7 @@ def test_invalid_volume_is_refused_by_the_api_server(
 
 def test_unknown_volume_type_is_reported(cluster: Cluster, project: str) -> None:
     cluster.apply(volume("gold", project, "1Gi", volumeType="platinum"))
-    condition = reason(cluster, "volume", "gold", project, "UnknownVolumeType")
+    condition = cluster.ready_condition("volume", "gold", project, "UnknownVolumeType")
     assert condition["message"] == (
         "volumeType platinum is not offered; offered: archive, fast, standard"
     )
@@ -112,9 +91,9 @@ def test_unknown_volume_type_is_reported(cluster: Cluster, project: str) -> None
 
 def test_storage_quota_is_enforced_before_any_claim_exists(cluster: Cluster, project: str) -> None:
     cluster.apply(volume("big", project, "30Gi"))
-    ready(cluster, "volume", "big", project)
+    cluster.ready("volume", "big", project)
     cluster.apply(volume("too-much", project, "20Gi"))
-    condition = reason(cluster, "volume", "too-much", project, "QuotaExceeded")
+    condition = cluster.ready_condition("volume", "too-much", project, "QuotaExceeded")
     assert condition["message"] == (
         f"storage quota of Project {project} exceeded: 30.0Gi used by other "
         "Volumes + 20.0Gi requested > 40.0Gi allowed"
@@ -122,7 +101,7 @@ def test_storage_quota_is_enforced_before_any_claim_exists(cluster: Cluster, pro
     assert cluster.get("pvc", "too-much", project) is None
     assert "QuotaExceeded" in cluster.event_reasons("too-much", project)
     cluster.kubectl("delete", "volume", "big", "-n", project)
-    ready(cluster, "volume", "too-much", project)
+    cluster.ready("volume", "too-much", project)
 
 
 def test_concurrent_creates_never_overshoot_the_storage_quota(
@@ -169,7 +148,7 @@ def test_image_import_then_volume_clone_and_min_disk(cluster: Cluster, project: 
     )
     cluster.apply(volume("root", project, "5Gi", source={"image": "noble"}))
     cluster.apply(volume("tiny", project, "1Gi", source={"image": "noble"}))
-    status = ready(cluster, "image", "noble", project)["status"]
+    status = cluster.ready("image", "noble", project)["status"]
     assert (status["phase"], status["progress"]) == ("Active", "100.0%")
     assert status["size"] == 3 * 2**30
     golden_namespace, golden = status["goldenVolume"].split("/")
@@ -177,10 +156,10 @@ def test_image_import_then_volume_clone_and_min_disk(cluster: Cluster, project: 
     assert cluster.get("datavolume", golden, golden_namespace)["spec"]["source"]["http"][
         "url"
     ].endswith("noble.qcow2")
-    ready(cluster, "volume", "root", project)
+    cluster.ready("volume", "root", project)
     clone = cluster.get("datavolume", "root", project)
     assert clone["spec"]["source"] == {"pvc": {"namespace": "stratus-images", "name": golden}}
-    condition = reason(cluster, "volume", "tiny", project, "VolumeTooSmall")
+    condition = cluster.ready_condition("volume", "tiny", project, "VolumeTooSmall")
     assert condition["message"] == f"size 1Gi is smaller than the 3Gi Image {project}/noble needs"
 
     cluster.kubectl("delete", "image", "noble", "-n", project)
@@ -188,14 +167,14 @@ def test_image_import_then_volume_clone_and_min_disk(cluster: Cluster, project: 
         "the golden volume to go",
         lambda: cluster.get("datavolume", golden, golden_namespace) is None,
     )
-    assert ready(cluster, "volume", "root", project)["status"]["phase"] == "Available"
+    assert cluster.ready("volume", "root", project)["status"]["phase"] == "Available"
 
 
 def test_image_import_failure_is_reported_with_the_importers_reason(
     cluster: Cluster, project: str
 ) -> None:
     cluster.apply(image("broken", project, source={"url": "https://mirror.invalid/disk.qcow2"}))
-    condition = reason(cluster, "image", "broken", project, "ImportFailed")
+    condition = cluster.ready_condition("image", "broken", project, "ImportFailed")
     assert "Unable to connect to http data source" in condition["message"]
     assert cluster.get("image", "broken", project)["status"]["phase"] == "Error"
 
@@ -213,17 +192,17 @@ def test_image_visibility_across_projects(
     )
     cluster.apply(image("public", project, source=registry, visibility="public"))
     for name in ("private", "shared", "public"):
-        ready(cluster, "image", name, project)
+        cluster.ready("image", name, project)
     cluster.apply(volume("from-private", other, "1Gi", source={"image": f"{project}/private"}))
     cluster.apply(volume("from-shared", other, "1Gi", source={"image": f"{project}/shared"}))
     cluster.apply(volume("from-public", other, "1Gi", source={"image": f"{project}/public"}))
-    condition = reason(cluster, "volume", "from-private", other, "ImageNotVisible")
+    condition = cluster.ready_condition("volume", "from-private", other, "ImageNotVisible")
     assert (
         condition["message"]
         == f"Image {project}/private is private and not shared with this Project"
     )
     for name in ("from-shared", "from-public"):
-        ready(cluster, "volume", name, other)
+        cluster.ready("volume", name, other)
     assert cluster.get("datavolume", "from-public", other)["spec"]["source"] == {
         "registry": {"url": "docker://quay.io/containerdisks/ubuntu:24.04"}
     }
@@ -237,15 +216,15 @@ def test_snapshot_and_restore_and_clone(cluster: Cluster, project: str) -> None:
     cluster.apply(stratus_object("Snapshot", "nightly", {"volume": "source"}, project))
     cluster.apply(volume("restored", project, "3Gi", source={"snapshot": "nightly"}))
     cluster.apply(volume("copy", project, "3Gi", source={"volume": "source"}))
-    snapshot = ready(cluster, "snapshot", "nightly", project)["status"]
+    snapshot = cluster.ready("snapshot", "nightly", project)["status"]
     assert (snapshot["phase"], snapshot["size"]) == ("Available", "3Gi")
     assert (
         cluster.get("volumesnapshot", "nightly", project)["spec"]["volumeSnapshotClassName"]
         == "standard"
     )
-    ready(cluster, "volume", "restored", project)
+    cluster.ready("volume", "restored", project)
     assert cluster.get("pvc", "restored", project)["spec"]["dataSource"]["name"] == "nightly"
-    ready(cluster, "volume", "copy", project)
+    cluster.ready("volume", "copy", project)
     assert cluster.get("datavolume", "copy", project)["spec"]["source"] == {
         "pvc": {"namespace": project, "name": "source"}
     }
@@ -255,39 +234,31 @@ def test_snapshot_and_restore_and_clone(cluster: Cluster, project: str) -> None:
     assert "volume is immutable" in changed.stderr
 
 
-def disk(cluster: Cluster, volume_name: str, namespace: str) -> Path:
-    """The simulated disk of a Volume: what its guest reads and writes."""
-    claim = cluster.get("pvc", volume_name, namespace)
-    assert claim is not None and claim["spec"].get("volumeName")
-    contents.configure(simulator_data(cluster.state))
-    return contents.volume_path(claim["spec"]["volumeName"])
-
-
 def test_a_snapshot_keeps_the_bytes_of_its_moment_for_restores_and_clones_copy_now(
     cluster: Cluster, project: str
 ) -> None:
     """Cinder's promise, shown on the bytes: a Volume restored from a Snapshot holds what the
     source held when the Snapshot was taken; a clone holds what it holds now."""
     cluster.apply(volume("ledger", project, "1Gi"))
-    ready(cluster, "volume", "ledger", project)
-    source, middle = disk(cluster, "ledger", project), 512 * 1024 * 1024
+    cluster.ready("volume", "ledger", project)
+    source, middle = cluster.volume_disk("ledger", project), 512 * 1024 * 1024
     contents.write(source, 0, b"monday")
     contents.write(source, middle, b"monday")
     cluster.apply(stratus_object("Snapshot", "at-monday", {"volume": "ledger"}, project))
-    ready(cluster, "snapshot", "at-monday", project)
+    cluster.ready("snapshot", "at-monday", project)
     contents.write(source, 0, b"friday")
 
     cluster.apply(volume("as-of-monday", project, "2Gi", source={"snapshot": "at-monday"}))
     cluster.apply(volume("as-of-now", project, "1Gi", source={"volume": "ledger"}))
-    ready(cluster, "volume", "as-of-monday", project)
-    restored = disk(cluster, "as-of-monday", project)
+    cluster.ready("volume", "as-of-monday", project)
+    restored = cluster.volume_disk("as-of-monday", project)
     assert (contents.read(restored, 0, 6), contents.read(restored, middle, 6)) == (
         b"monday",
         b"monday",
     )
     assert restored.stat().st_size == 2 * 1024**3
-    ready(cluster, "volume", "as-of-now", project)
-    cloned = disk(cluster, "as-of-now", project)
+    cluster.ready("volume", "as-of-now", project)
+    cloned = cluster.volume_disk("as-of-now", project)
     assert (contents.read(cloned, 0, 6), contents.read(cloned, middle, 6)) == (b"friday", b"monday")
 
     cluster.apply(volume("ledger", project, "3Gi"))
@@ -322,12 +293,12 @@ def test_an_attached_volume_cannot_be_deleted_until_detached(
     cluster: Cluster, project: str
 ) -> None:
     cluster.apply(volume("disk", project, "1Gi"))
-    ready(cluster, "volume", "disk", project)
+    cluster.ready("volume", "disk", project)
     cluster.apply(halted_machine("vm1", project, "disk"))
     cluster.wait("volume/disk", "jsonpath={.status.phase}=InUse", project)
     assert cluster.get("volume", "disk", project)["status"]["attachedTo"] == "vm1"
     cluster.kubectl("delete", "volume", "disk", "-n", project, "--wait=false")
-    condition = reason(cluster, "volume", "disk", project, "VolumeInUse")
+    condition = cluster.ready_condition("volume", "disk", project, "VolumeInUse")
     assert condition["message"] == "Volume disk is attached to vm1; detach it first"
     assert cluster.get("pvc", "disk", project) is not None
     cluster.kubectl("delete", "virtualmachine", "vm1", "-n", project)
@@ -345,8 +316,8 @@ def test_operator_restart_during_an_import_converges(
     )
     operator.kill()
     operator.start()
-    ready(cluster, "image", "slow", project)
-    ready(cluster, "volume", "from-slow", project)
+    cluster.ready("image", "slow", project)
+    cluster.ready("volume", "from-slow", project)
     golden = cluster.get("image", "slow", project)["status"]["goldenVolume"].split("/")[1]
     copies = json.loads(
         cluster.kubectl(
@@ -370,13 +341,13 @@ def test_a_retype_within_a_storage_class_is_done_in_place_attached_or_not(
     cluster.apply(halted_machine("vm1", project, "plain"))
     cluster.wait("volume/plain", "jsonpath={.status.phase}=InUse", project)
     for name, phase in (("plain", "InUse"), ("copied", "Available")):
-        status = ready(cluster, "volume", name, project)["status"]
+        status = cluster.ready("volume", name, project)["status"]
         assert status["volumeType"] == "standard"
         claim_uid = cluster.get("pvc", name, project)["metadata"]["uid"]
 
         retype(cluster, name, project, "fast")
         cluster.wait(f"volume/{name}", "jsonpath={.status.volumeType}=fast", project)
-        status = ready(cluster, "volume", name, project)["status"]
+        status = cluster.ready("volume", name, project)["status"]
         assert status["phase"] == phase
         claim = cluster.get("pvc", name, project)
         # The same claim and volume, modified by the driver: nothing was copied.
@@ -392,11 +363,11 @@ def test_a_retype_the_classes_do_not_allow_is_refused_and_changes_nothing(
     cluster: Cluster, project: str
 ) -> None:
     cluster.apply(volume("cold", project, "1Gi", volumeType="fast"))
-    ready(cluster, "volume", "cold", project)
+    cluster.ready("volume", "cold", project)
     claim = cluster.get("pvc", "cold", project)
 
     retype(cluster, "cold", project, "archive")
-    condition = reason(cluster, "volume", "cold", project, "RetypeRefused")
+    condition = cluster.ready_condition("volume", "cold", project, "RetypeRefused")
     assert condition["message"] == (
         "volume type fast is on StorageClass standard and archive on archive: a claim's "
         "StorageClass cannot change, so a Volume retypes only between types of one "
@@ -406,10 +377,10 @@ def test_a_retype_the_classes_do_not_allow_is_refused_and_changes_nothing(
     assert (refused["phase"], refused["volumeType"]) == ("Available", "fast")
     assert "RetypeRefused" in cluster.event_reasons("cold", project)
     retype(cluster, "cold", project, "standard")
-    condition = reason(cluster, "volume", "cold", project, "RetypeRefused")
+    condition = cluster.ready_condition("volume", "cold", project, "RetypeRefused")
     assert "volume type standard has no VolumeAttributesClass" in condition["message"]
     after = cluster.get("pvc", "cold", project)
     assert after["metadata"]["resourceVersion"] == claim["metadata"]["resourceVersion"]
 
     retype(cluster, "cold", project, "fast")  # back: the refusal ends
-    assert ready(cluster, "volume", "cold", project)["status"]["phase"] == "Available"
+    assert cluster.ready("volume", "cold", project)["status"]["phase"] == "Available"

@@ -5,13 +5,11 @@ and restored byte for byte into a new Volume."""
 
 import base64
 import random
-from pathlib import Path
 from typing import Any
 
 import pytest
 from minio import Minio
 
-from devcluster.cluster import simulator_data
 from devcluster.simulator import contents
 from stratus.backup.manifest import CHUNK_SIZE
 from tests.integration.conftest import Cluster, Operator, stratus_object
@@ -31,34 +29,6 @@ def project(cluster: Cluster, operator: Operator, name: str) -> str:
     return name
 
 
-def ready(cluster: Cluster, kind: str, name: str, namespace: str) -> dict[str, Any]:
-    cluster.wait(f"{kind}/{name}", "condition=Ready", namespace, timeout=120)
-    found = cluster.get(kind, name, namespace)
-    assert found is not None
-    return found
-
-
-def ready_reason(cluster: Cluster, kind: str, name: str, namespace: str, reason: str) -> str:
-    """The Ready condition's message, once its reason is `reason`."""
-    cluster.wait(
-        f"{kind}/{name}",
-        f"jsonpath={{.status.conditions[?(@.type=='Ready')].reason}}={reason}",
-        namespace,
-        timeout=90,
-    )
-    found = cluster.get(kind, name, namespace)
-    assert found is not None
-    return str(next(c for c in found["status"]["conditions"] if c["type"] == "Ready")["message"])
-
-
-def disk(cluster: Cluster, volume_name: str, namespace: str) -> Path:
-    """The simulated disk of a Volume: what its guest reads and writes."""
-    claim = cluster.get("pvc", volume_name, namespace)
-    assert claim is not None and claim["spec"].get("volumeName")
-    contents.configure(simulator_data(cluster.state))
-    return contents.volume_path(claim["spec"]["volumeName"])
-
-
 def backup(name: str, namespace: str, volume: str, **spec: Any) -> str:
     return stratus_object("VolumeBackup", name, {"volume": volume, "bucket": "backups", **spec},
                           namespace)  # fmt: skip
@@ -66,7 +36,7 @@ def backup(name: str, namespace: str, volume: str, **spec: Any) -> str:
 
 def store(cluster: Cluster, namespace: str) -> tuple[Minio, str]:
     """The Bucket on the object store, reached with its own credentials, as a tenant would."""
-    bucket = ready(cluster, "bucket", "backups", namespace)
+    bucket = cluster.ready("bucket", "backups", namespace)
     secret = cluster.get("secret", bucket["status"]["credentialsSecret"], namespace)
     assert secret is not None
     keys = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
@@ -85,15 +55,15 @@ def test_a_backup_is_restored_byte_for_byte_through_the_object_store(
     cluster: Cluster, project: str
 ) -> None:
     cluster.apply(stratus_object("Volume", "ledger", {"size": "1Gi"}, project))
-    ready(cluster, "volume", "ledger", project)
-    source = disk(cluster, "ledger", project)
+    cluster.ready("volume", "ledger", project)
+    source = cluster.volume_disk("ledger", project)
     written = random.Random(15).randbytes(5 * MIB)
     contents.write(source, 0, b"monday")
     contents.write(source, 100 * MIB, written)  # chunks 25 and 26
     contents.write(source, 512 * MIB, b"monday")
 
     cluster.apply(backup("full", project, "ledger", description="before the audit"))
-    full = ready(cluster, "volumebackup", "full", project)
+    full = cluster.ready("volumebackup", "full", project)
     assert full["status"]["phase"] == "Available"
     assert (full["status"]["size"], full["status"]["progress"]) == ("1Gi", "100%")
     # Of 256 chunks, four hold data, and two of those are alike: three are stored.
@@ -111,7 +81,7 @@ def test_a_backup_is_restored_byte_for_byte_through_the_object_store(
 
     contents.write(source, 0, b"friday")
     cluster.apply(backup("after-friday", project, "ledger", incremental=True))
-    incremental = ready(cluster, "volumebackup", "after-friday", project)
+    incremental = cluster.ready("volumebackup", "after-friday", project)
     assert incremental["status"]["parent"] == full["status"]["backupId"]
     assert incremental["status"]["storedBytes"] == CHUNK_SIZE  # only the chunk that changed
     listed = cluster.kubectl("get", "volumebackups", "-n", project).stdout
@@ -121,7 +91,7 @@ def test_a_backup_is_restored_byte_for_byte_through_the_object_store(
     cluster.kubectl("delete", "volume", "ledger", "-n", project)
     cluster.wait_until("the Volume to go", lambda: cluster.get("volume", "ledger", project) is None)
     cluster.kubectl("delete", "volumebackup", "full", "-n", project, "--timeout=90s")
-    assert ready(cluster, "volumebackup", "after-friday", project)["status"]["phase"] == "Available"
+    assert cluster.ready("volumebackup", "after-friday", project)["status"]["phase"] == "Available"
     manifests = {o.object_name for o in client.list_objects(bucket, f"{prefix}/backups/")}
     assert manifests == {f"{prefix}/backups/{incremental['status']['backupId']}.json"}
 
@@ -130,9 +100,9 @@ def test_a_backup_is_restored_byte_for_byte_through_the_object_store(
             "Volume", "restored", {"size": "2Gi", "source": {"backup": "after-friday"}}, project
         )
     )
-    restored = ready(cluster, "volume", "restored", project)
+    restored = cluster.ready("volume", "restored", project)
     assert restored["status"]["restoredFrom"] == "after-friday"
-    image = disk(cluster, "restored", project)
+    image = cluster.volume_disk("restored", project)
     assert contents.read(image, 0, 6) == b"friday"
     assert contents.read(image, 100 * MIB, 5 * MIB) == written
     assert contents.read(image, 512 * MIB, 6) == b"monday"
@@ -144,14 +114,14 @@ def test_a_backup_of_a_snapshot_outlives_it_and_backups_count_against_the_quota(
     cluster: Cluster, project: str
 ) -> None:
     cluster.apply(stratus_object("Volume", "db", {"size": "1Gi", "volumeMode": "Block"}, project))
-    ready(cluster, "volume", "db", project)
-    contents.write(disk(cluster, "db", project), 4096, b"version one")
+    cluster.ready("volume", "db", project)
+    contents.write(cluster.volume_disk("db", project), 4096, b"version one")
     cluster.apply(stratus_object("Snapshot", "v1", {"volume": "db"}, project))
-    ready(cluster, "snapshot", "v1", project)
-    contents.write(disk(cluster, "db", project), 4096, b"version two")
+    cluster.ready("snapshot", "v1", project)
+    contents.write(cluster.volume_disk("db", project), 4096, b"version two")
 
     cluster.apply(backup("of-v1", project, "db", snapshot="v1"))
-    ready(cluster, "volumebackup", "of-v1", project)
+    cluster.ready("volumebackup", "of-v1", project)
     cluster.kubectl("delete", "snapshot", "v1", "-n", project)
     cluster.kubectl("delete", "volume", "db", "-n", project)
     cluster.apply(
@@ -162,8 +132,8 @@ def test_a_backup_of_a_snapshot_outlives_it_and_backups_count_against_the_quota(
             project,
         )
     )
-    ready(cluster, "volume", "db-again", project)
-    assert contents.read(disk(cluster, "db-again", project), 4096, 11) == b"version one"
+    cluster.ready("volume", "db-again", project)
+    assert contents.read(cluster.volume_disk("db-again", project), 4096, 11) == b"version one"
 
     cluster.apply(backup("second", project, "db-again"))
     cluster.apply(backup("third", project, "db-again"))
@@ -180,25 +150,23 @@ def test_what_a_backup_or_restore_needs_from_the_cluster_is_reported(
     into a Volume too small, or from a Bucket that does not exist, says why."""
     cluster.apply(stratus_object("Volume", "logs", {"size": "1Gi"}, project))
     cluster.apply(backup("early", project, "logs", incremental=True))
-    message = ready_reason(cluster, "volumebackup", "early", project, "NoParentBackup")
-    assert "create a full one first" in message
+    waiting = cluster.ready_condition("volumebackup", "early", project, "NoParentBackup")
+    assert "create a full one first" in waiting["message"]
     cluster.apply(backup("base", project, "logs"))
-    base = ready(cluster, "volumebackup", "base", project)
-    early = ready(cluster, "volumebackup", "early", project)
+    base = cluster.ready("volumebackup", "base", project)
+    early = cluster.ready("volumebackup", "early", project)
     assert early["status"]["parent"] == base["status"]["backupId"]
 
     cluster.apply(
         stratus_object("VolumeBackup", "nowhere", {"volume": "logs", "bucket": "missing"}, project)
     )
-    assert "Bucket missing does not exist" in ready_reason(
-        cluster, "volumebackup", "nowhere", project, "BucketNotReady"
-    )
+    missing = cluster.ready_condition("volumebackup", "nowhere", project, "BucketNotReady")
+    assert "Bucket missing does not exist" in missing["message"]
     cluster.apply(
         stratus_object("Volume", "small", {"size": "512Mi", "source": {"backup": "base"}}, project)
     )
-    assert "smaller than the 1Gi VolumeBackup base needs" in ready_reason(
-        cluster, "volume", "small", project, "VolumeTooSmall"
-    )
+    small = cluster.ready_condition("volume", "small", project, "VolumeTooSmall")
+    assert "smaller than the 1Gi VolumeBackup base needs" in small["message"]
 
 
 def test_a_mover_that_ends_while_no_operator_runs_completes_its_backup_on_restart(
@@ -207,8 +175,8 @@ def test_a_mover_that_ends_while_no_operator_runs_completes_its_backup_on_restar
     """Level-based: the pod's end is read whenever the operator comes back. The nodes are
     cordoned so that the mover pod waits until the operator is down."""
     cluster.apply(stratus_object("Volume", "notes", {"size": "1Gi"}, project))
-    ready(cluster, "volume", "notes", project)
-    contents.write(disk(cluster, "notes", project), 0, b"written before the restart")
+    cluster.ready("volume", "notes", project)
+    contents.write(cluster.volume_disk("notes", project), 0, b"written before the restart")
     nodes = cluster.kubectl("get", "nodes", "-o", "name").stdout.split()
     cluster.kubectl("cordon", *nodes)
     try:
@@ -222,7 +190,7 @@ def test_a_mover_that_ends_while_no_operator_runs_completes_its_backup_on_restar
         assert cluster.get("volumebackup", "nightly", project)["status"].get("completedAt") is None
     finally:
         operator.start()
-    nightly = ready(cluster, "volumebackup", "nightly", project)
+    nightly = cluster.ready("volumebackup", "nightly", project)
     assert nightly["status"]["storedBytes"] == CHUNK_SIZE
     cluster.wait_until(
         "the backup's snapshot, claim and pod to go",

@@ -139,3 +139,23 @@ def test_only_a_file_of_holes_counts_as_reading_zeroes(tmp_path: Path) -> None:
         empty.write(b"old data")
         empty.flush()
         assert not job.holds_no_data(empty.fileno())
+
+
+def test_a_sparse_image_is_read_only_where_it_holds_data(tmp_path: Path) -> None:
+    """The holes of a 1 GiB image come back as zeroes without being read; its data as is."""
+    image = tmp_path / "disk.img"
+    with open(image, "wb") as written:
+        written.truncate(1024 * 1024 * 1024)
+        written.seek(CHUNK_SIZE * 100 + 7)
+        written.write(b"payload")
+    descriptor = os.open(image, os.O_RDONLY)
+    try:
+        source = job.SparseFile(descriptor)
+        chunks = [source.read(CHUNK_SIZE) for _ in range(256)]
+    finally:
+        os.close(descriptor)
+    assert all(len(chunk) == CHUNK_SIZE for chunk in chunks)
+    assert chunks[100][7:14] == b"payload"
+    # The holes: one shared block of zeroes, so nothing was read.
+    assert all(chunk is chunks[0] for index, chunk in enumerate(chunks) if index != 100)
+    assert chunks[0] == bytes(CHUNK_SIZE)

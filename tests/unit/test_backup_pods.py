@@ -4,11 +4,15 @@ sees the volume where the pod mounts it, and the summary where Kubernetes reads 
 import json
 from pathlib import Path
 
+import jsonschema
+
 from devcluster.simulator import movers
 from stratus.builders.backup import LABEL_ACTION, LABEL_STORE, build_mover_pod, store_label
 from stratus.builders.meta import Owner
+from stratus.builders.storage import build_volume_snapshot
 from stratus.core.movers import _conflicts
 from stratus.status.mover import mover_result
+from tests.conftest import UpstreamSchema
 
 OWNER = Owner("VolumeBackup", "weekly", "uid-1", "acme")
 
@@ -95,3 +99,11 @@ def test_the_simulator_reports_the_end_as_a_kubelet_does() -> None:
     terminated = status["containerStatuses"][0]["state"]["terminated"]
     assert (status["phase"], terminated["exitCode"], terminated["reason"]) == ("Failed", 1, "Error")
     assert mover_result({"status": status}).error == "no keys"
+
+
+def test_the_snapshot_a_backup_reads_passes_the_upstream_schema(
+    upstream_schema: UpstreamSchema,
+) -> None:
+    snapshot = build_volume_snapshot(OWNER, "data", "standard")
+    jsonschema.validate(snapshot, upstream_schema("snapshot.storage.k8s.io", "volumesnapshot_v1"))
+    assert snapshot["spec"]["source"] == {"persistentVolumeClaimName": "data"}

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from minio import Minio
 
 from stratus.backup import mover
-from stratus.backup.manifest import Manifest
+from stratus.backup.manifest import Manifest, zeroes
 
 ENVIRONMENT = {
     "endpoint": "STRATUS_S3_ENDPOINT",
@@ -83,23 +83,53 @@ def _back_up(args: argparse.Namespace, store: mover.Store) -> dict[str, Any]:
             Zeroes(), args.blank_size, store, args.prefix, args.backup, args.parent, Percent()
         )
         return _summary("backup", blank)
-    with open(args.volume, "rb") as volume:
-        size = volume.seek(0, os.SEEK_END)  # a block device's size too
-        volume.seek(0)
+    descriptor = os.open(args.volume, os.O_RDONLY)
+    try:
+        size = os.lseek(descriptor, 0, os.SEEK_END)  # a block device's size too
+        source = SparseFile(descriptor)
         manifest = mover.back_up(
-            volume, size, store, args.prefix, args.backup, args.parent, Percent()
+            source, size, store, args.prefix, args.backup, args.parent, Percent()
         )
+    finally:
+        os.close(descriptor)
     return _summary("backup", manifest)
+
+
+def holes_from(descriptor: int, offset: int) -> int | None:
+    """Where the next data of a file is at or after `offset`; None when there is no more (the
+    rest is a hole). A device, which has no holes, answers `offset`."""
+    try:
+        return os.lseek(descriptor, offset, os.SEEK_DATA)
+    except OSError as error:
+        if error.errno == errno.ENXIO:
+            return None
+        if error.errno == errno.EINVAL:
+            return offset
+        raise
 
 
 def holds_no_data(descriptor: int) -> bool:
     """Whether a regular file is all holes (new, or a fresh sparse volume): it reads zeroes
     wherever the restore writes nothing, so chunks of zeroes can stay holes."""
-    try:
-        os.lseek(descriptor, 0, os.SEEK_DATA)
-    except OSError as error:
-        return error.errno == errno.ENXIO  # no data after offset 0: none at all
-    return False
+    return holes_from(descriptor, 0) is None
+
+
+class SparseFile:
+    """A volume read in order, where a range that is all hole is answered without reading
+    it: a disk image of 50 GiB that holds 1 GiB is read as 1 GiB."""
+
+    def __init__(self, descriptor: int) -> None:
+        self.descriptor, self.offset = descriptor, 0
+
+    def read(self, size: int, /) -> bytes:
+        start = self.offset
+        data_at = holes_from(self.descriptor, start)
+        if data_at is None or data_at >= start + size:
+            self.offset += size
+            return zeroes(size)
+        data = os.pread(self.descriptor, size, start)
+        self.offset += len(data)
+        return data
 
 
 def _restore(args: argparse.Namespace, store: mover.Store) -> dict[str, Any]:

@@ -5,7 +5,7 @@ import hashlib
 from typing import Literal
 
 from stratus.builders.meta import Manifest, Owner, child
-from stratus.builders.storage import claim_spec
+from stratus.builders.storage import claim_spec, snapshot_data_source
 from stratus.constants import GROUP
 
 LABEL_STORE = f"{GROUP}/backup-store"
@@ -50,11 +50,7 @@ def build_backup_claim(
     """A claim restored from the snapshot, which the mover pod reads."""
     claim = child("v1", "PersistentVolumeClaim", owner.name, owner, owner.namespace)
     claim["spec"] = claim_spec(size, "ReadWriteOnce", volume_mode, storage_class)
-    claim["spec"]["dataSource"] = {
-        "apiGroup": "snapshot.storage.k8s.io",
-        "kind": "VolumeSnapshot",
-        "name": snapshot,
-    }
+    claim["spec"]["dataSource"] = snapshot_data_source(snapshot)
     return claim
 
 

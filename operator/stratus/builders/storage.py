@@ -38,12 +38,13 @@ def build_volume_claim(
     if attributes_class:
         claim["spec"]["volumeAttributesClassName"] = attributes_class
     if snapshot:
-        claim["spec"]["dataSource"] = {
-            "apiGroup": "snapshot.storage.k8s.io",
-            "kind": "VolumeSnapshot",
-            "name": snapshot,
-        }
+        claim["spec"]["dataSource"] = snapshot_data_source(snapshot)
     return claim
+
+
+def snapshot_data_source(snapshot: str) -> Manifest:
+    """A claim's dataSource that restores it from a CSI VolumeSnapshot."""
+    return {"apiGroup": "snapshot.storage.k8s.io", "kind": "VolumeSnapshot", "name": snapshot}
 
 
 def build_volume_datavolume(
