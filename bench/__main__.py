@@ -21,7 +21,7 @@ from devcluster.operator import refuse_a_second_operator
 from stratus.core.kube import HANDLER_THREADS
 
 REPO = Path(__file__).resolve().parents[1]
-SCENARIOS = ("storm", "memory", "scheduler", "rally", "console")
+SCENARIOS = ("storm", "memory", "scheduler", "rally", "console", "backup")
 
 
 def arguments() -> argparse.Namespace:
@@ -37,6 +37,10 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--rest", type=float, default=60, help="seconds of the at-rest window")
     parser.add_argument(
         "--console-servers", type=int, default=500, help="Servers on the console's page"
+    )
+    parser.add_argument("--backup-gib", type=int, default=20, help="the backed-up Volume's size")
+    parser.add_argument(
+        "--backup-mib", type=int, default=256, help="random data written to it before"
     )
     parser.add_argument("--only", default=",".join(SCENARIOS), help="scenarios to run")
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results.json")
@@ -102,6 +106,11 @@ def main() -> None:
             record(
                 "consoleServersPage",
                 lambda: scenarios.console_servers_page(bench, args.console_servers),
+            )
+        if "backup" in only:
+            record(
+                "volumeBackup",
+                lambda: scenarios.backup_and_restore(bench, args.backup_gib, args.backup_mib),
             )
         if "memory" in only:
             held = scenarios.memory_and_restart(bench, args.objects, args.rest)

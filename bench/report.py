@@ -132,6 +132,22 @@ def print_table(results: Results, console: Console) -> None:
                 f"{storm['deleteSeconds']:.1f}",
             )
         console.print(table)
+    backup = results.get("volumeBackup")
+    if backup:
+        table = Table(
+            title=f"VolumeBackup of {backup['volumeGiB']} GiB holding {backup['writtenMiB']} MiB"
+        )
+        for column in ("Step", "Seconds to Ready", "Stored (MiB)"):
+            table.add_column(column, justify="right")
+        table.add_row("full", f"{backup['fullSeconds']:.1f}", f"{backup['fullStoredMiB']:.0f}")
+        table.add_row(
+            "incremental",
+            f"{backup['incrementalSeconds']:.1f}",
+            f"{backup['incrementalStoredMiB']:.0f}",
+        )
+        same = "byte for byte" if backup["restoredByteForByte"] else "DIFFERENT"
+        table.add_row("restore", f"{backup['restoreSeconds']:.1f}", same)
+        console.print(table)
     table = Table(title="Targets")
     for column in ("Figure", "Target", "Measured", "Met"):
         table.add_column(column)

@@ -31,6 +31,7 @@ def test_a_tiny_benchmark_runs_every_scenario_and_writes_its_figures(
                 "--servers=5", "--nodes=3", "--objects=40",
                 "--scheduler-nodes=10", "--repeats=1",
                 "--iterations=3", "--concurrency=2", "--rest=5", "--console-servers=5",
+                "--backup-gib=1", "--backup-mib=8",
                 f"--output={results}", f"--chart={chart}",
             ],
             cwd=REPO, capture_output=True, text=True, timeout=900, check=False,
@@ -56,6 +57,10 @@ def test_a_tiny_benchmark_runs_every_scenario_and_writes_its_figures(
     page = figures["consoleServersPage"]
     assert page["servers"] == 5 and page["seconds"]["median"] > 0
     assert page["apiRequestsPerPage"]["list servers"] == 1
+    backup = figures["volumeBackup"]
+    assert backup["restoredByteForByte"] is True
+    assert (backup["fullStoredMiB"], backup["incrementalStoredMiB"]) == (8, 4)
+    assert "VolumeBackup of 1 GiB" in run.stdout
     assert chart.read_bytes().startswith(b"\x89PNG")
     assert "Targets" in run.stdout
     # It leaves the nodes it found, so what runs after it is placed as before.
