@@ -1,10 +1,10 @@
-"""The kubelet of Stratus's volume mover pods. KWOK starts every pod and, for Job pods, ends
-it at once with exit 0; a mover must really run, or a backup would "succeed" with nothing
-stored. So once KWOK shows the pod Running, its one container's command (`stratus mover
-...`) runs here as a process, with the pod's environment (Secret keys resolved), its volume's
-device or disk image mapped to the simulated volume's image file, and its termination message
-to a file; the exit code and that message then become the pod's final status, as a kubelet
-reports them."""
+"""The kubelet of Stratus's volume mover pods. KWOK marks every pod Running without running
+anything (and ends a Job's pods at once with exit 0); a mover must really run, or a backup
+would "succeed" with nothing stored. So once KWOK shows the pod Running, its one container's
+command (`stratus mover ...`) runs here as a process, with the pod's environment (Secret keys
+resolved), its volume's device or disk image mapped to the simulated volume's image file, and
+its termination message to a file; the exit code and that message then become the pod's
+final status, as a kubelet reports them."""
 
 import base64
 import os
@@ -48,7 +48,7 @@ def environment(container: Manifest, namespace: str) -> dict[str, str]:
     return found
 
 
-def host_paths(pod: Manifest, container: Manifest, image_of: dict[str, Path]) -> dict[str, Path]:
+def host_paths(container: Manifest, image_of: dict[str, Path]) -> dict[str, Path]:
     """Paths in the container -> files here: a block device, or a Filesystem volume's disk
     image, is its volume's image file. `image_of` maps the pod's volume names to those."""
     paths: dict[str, Path] = {}
@@ -140,7 +140,7 @@ def run_mover(pod: Manifest, logger: kopf.Logger) -> None:
     with tempfile.TemporaryDirectory(prefix="mover-") as scratch:
         message_file = Path(scratch) / "termination-log"
         try:
-            paths = host_paths(pod, container, volume_images(pod))
+            paths = host_paths(container, volume_images(pod))
             env = {"PATH": os.environ.get("PATH", ""), **environment(container, namespace)}
             done = subprocess.run(
                 command_line(container, paths, message_file),

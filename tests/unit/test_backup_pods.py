@@ -86,7 +86,7 @@ def test_the_simulator_maps_the_pods_paths_to_the_simulated_volume(tmp_path: Pat
     for mode, inside in (("Filesystem", "/volume/disk.img"), ("Block", "/dev/stratus-volume")):
         built = pod(mode)
         container = built["spec"]["containers"][0]
-        paths = movers.host_paths(built, container, {"volume": image})
+        paths = movers.host_paths(container, {"volume": image})
         assert paths == {inside: image}
         command = movers.command_line(container, paths, tmp_path / "log")
         assert command[0].endswith("stratus") and command[1:3] == ["mover", "backup"]
