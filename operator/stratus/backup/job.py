@@ -22,9 +22,10 @@ from stratus.backup.manifest import Manifest, zeroes
 ENVIRONMENT = {
     "endpoint": "STRATUS_S3_ENDPOINT",
     "bucket": "STRATUS_S3_BUCKET",
-    "access_key": "STRATUS_S3_ACCESS_KEY",
-    "secret_key": "STRATUS_S3_SECRET_KEY",
+    "accessKey": "STRATUS_S3_ACCESS_KEY",
+    "secretKey": "STRATUS_S3_SECRET_KEY",
 }
+"""A key of a Bucket's credentials Secret -> the variable of the mover's environment it fills."""
 
 
 class Usage(Exception):
@@ -39,8 +40,8 @@ def store_from(environment: Mapping[str, str]) -> mover.S3Store:
     endpoint = urlsplit(values["endpoint"])
     client = Minio(
         endpoint.netloc,
-        access_key=values["access_key"],
-        secret_key=values["secret_key"],
+        access_key=values["accessKey"],
+        secret_key=values["secretKey"],
         secure=endpoint.scheme == "https",
     )
     return mover.S3Store(client, values["bucket"])
@@ -74,7 +75,7 @@ class Zeroes:
     """What a Filesystem volume no guest ever wrote holds: no disk image yet, all zeroes."""
 
     def read(self, size: int, /) -> bytes:
-        return bytes(size)
+        return zeroes(size)
 
 
 def _back_up(args: argparse.Namespace, store: mover.Store) -> dict[str, Any]:

@@ -4,6 +4,7 @@ Bucket's credentials, and the claim a backup reads its snapshot through."""
 import hashlib
 from typing import Literal
 
+from stratus.backup.job import ENVIRONMENT
 from stratus.builders.meta import Manifest, Owner, child
 from stratus.builders.storage import claim_spec, snapshot_data_source
 from stratus.constants import GROUP
@@ -21,13 +22,6 @@ MOUNT_PATH = "/volume"
 DISK_IMAGE = f"{MOUNT_PATH}/disk.img"
 """Where KubeVirt keeps a disk on a Filesystem volume, and so where its bytes are."""
 TERMINATION_LOG = "/dev/termination-log"
-SECRET_KEYS = {
-    "STRATUS_S3_ENDPOINT": "endpoint",
-    "STRATUS_S3_BUCKET": "bucket",
-    "STRATUS_S3_ACCESS_KEY": "accessKey",
-    "STRATUS_S3_SECRET_KEY": "secretKey",
-}
-"""The mover's environment, from the keys of a Bucket's credentials Secret."""
 
 
 def store_prefix(volume: str) -> str:
@@ -83,7 +77,7 @@ def build_mover_pod(
         "image": image,
         "env": [
             {"name": env, "valueFrom": {"secretKeyRef": {"name": credentials_secret, "key": key}}}
-            for env, key in SECRET_KEYS.items()
+            for key, env in ENVIRONMENT.items()
         ],
         "resources": {
             "requests": {"cpu": "100m", "memory": "128Mi"},

@@ -19,7 +19,7 @@ from stratus.builders.backup import (
 from stratus.builders.meta import ChildRef, Children, Manifest, Owner
 from stratus.builders.storage import SNAPSHOT_API_VERSION, build_volume_snapshot
 from stratus.config import settings
-from stratus.constants import API_VERSION, GROUP, LABEL_KIND, LABEL_NAME, LABEL_NAMESPACE, VERSION
+from stratus.constants import API_VERSION, GROUP, VERSION
 from stratus.core import kube
 from stratus.core.conditions import is_ready
 from stratus.core.errors import (
@@ -344,9 +344,5 @@ def mover_pod_changed(type: str | None, body: kopf.Body, labels: kopf.Labels, **
     namespace = body["metadata"]["namespace"]
     if type != "DELETED" and not mover_result(dict(body)).finished:
         return
+    # The backup a removal pod serves is of that store too: this wakes its deletion.
     wake_store(namespace, str(labels[LABEL_STORE]))
-    if labels.get(LABEL_KIND) == VOLUME_BACKUP.kind:
-        key = parent_key(labels.get(LABEL_NAMESPACE), labels.get(LABEL_NAME, ""))
-        for owner in backups_by_name.get(key):
-            if owner["metadata"].get("deletionTimestamp"):
-                wake(PARENT, owner, release_backup)
