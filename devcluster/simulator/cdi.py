@@ -304,6 +304,7 @@ def _copy_clone(dv: Manifest) -> None:
         contents.clone(image, target)
 
 
+@kube.one_at_a_time
 def reconcile(namespace: str, name: str, logger: kopf.Logger) -> None:
     """Ensure the DataVolume's claim and bring its status up to date."""
     dv = kube.get(kube.DATA_VOLUME, name, namespace)

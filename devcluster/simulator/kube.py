@@ -5,10 +5,11 @@
 
 import contextlib
 import functools
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Concatenate, ParamSpec
 
 from kubernetes import client, config, dynamic, utils
 from kubernetes.dynamic.exceptions import ConflictError, ForbiddenError, NotFoundError
@@ -17,6 +18,8 @@ from kubernetes.dynamic.resource import Resource
 Manifest = dict[str, Any]
 
 FIELD_MANAGER = "devcluster-simulator"
+
+Options = ParamSpec("Options")
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,31 @@ def configure(kubeconfig: str) -> None:
 @functools.cache
 def _client() -> dynamic.DynamicClient:
     return dynamic.DynamicClient(client.ApiClient())
+
+
+_LOCKS: dict[tuple[str, str, str], threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def one_at_a_time(
+    reconcile: Callable[Concatenate[str, str, Options], None],
+) -> Callable[Concatenate[str, str, Options], None]:
+    """A controller's work queue gives an object to one worker at a time. Kopf runs the
+    handlers of each watched kind in their own threads, so an instance's event and its pod's
+    could reconcile one object at once, and the slower write its older view over the newer
+    one, which no later event would correct."""
+    name_of = f"{reconcile.__module__}.{reconcile.__qualname__}"
+
+    @functools.wraps(reconcile)
+    def serialized(
+        namespace: str, name: str, /, *args: Options.args, **kwargs: Options.kwargs
+    ) -> None:
+        with _LOCKS_GUARD:
+            lock = _LOCKS.setdefault((name_of, namespace, name), threading.Lock())
+        with lock:
+            reconcile(namespace, name, *args, **kwargs)
+
+    return serialized
 
 
 def _resource(kind: Kind) -> Resource:

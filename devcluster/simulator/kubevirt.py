@@ -389,6 +389,7 @@ def _hotplug(vm: Manifest, vmi: Manifest, logger: kopf.Logger) -> Manifest:
     return kube.get(kube.VMI, name, namespace) or vmi
 
 
+@kube.one_at_a_time
 def reconcile_vm(namespace: str, name: str, logger: kopf.Logger) -> None:
     """Start, stop or restart the VirtualMachine's instance as its run strategy says; report it."""
     vm = kube.get(kube.VM, name, namespace)
@@ -423,6 +424,7 @@ def reconcile_vm(namespace: str, name: str, logger: kopf.Logger) -> None:
         kube.patch(kube.VM, name, namespace, {"status": wanted}, status=True)
 
 
+@kube.one_at_a_time
 def reconcile_vmi(namespace: str, name: str, logger: kopf.Logger, *, create_pod: bool) -> None:
     """Ensure the instance's launcher pod (only from the instance's own handler) and its status."""
     vmi = kube.get(kube.VMI, name, namespace)

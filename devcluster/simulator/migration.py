@@ -158,6 +158,7 @@ def _finish(
     )
 
 
+@kube.one_at_a_time
 def reconcile_migration(namespace: str, name: str, logger: kopf.Logger) -> None:
     migration = kube.get(kube.MIGRATION, name, namespace)
     if migration is None or phase(migration) in FINAL_PHASES or launcher.deleting(migration):

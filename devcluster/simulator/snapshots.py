@@ -83,6 +83,7 @@ def ready_snapshot_status(content: Manifest, size: str) -> Manifest:
 # --- handlers: read, decide with the functions above, write ---------------------------------
 
 
+@kube.one_at_a_time
 def reconcile(namespace: str, name: str, logger: kopf.Logger) -> None:
     """Cut the snapshot of a simulated volume and report it ready."""
     snapshot = kube.get(kube.VOLUME_SNAPSHOT, name, namespace)

@@ -224,6 +224,7 @@ def source_image(source: Manifest | None) -> Path | None:
     return contents.volume_path(volume) if volume else None
 
 
+@kube.one_at_a_time
 def reconcile_claim(namespace: str, name: str, logger: kopf.Logger) -> None:
     """Provision a volume for a new claim, or grow the volume of a claim that asks for more."""
     claim = kube.get(kube.PVC, name, namespace)

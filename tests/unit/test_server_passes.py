@@ -60,7 +60,11 @@ def add_instance(api: FakeKube) -> None:
             "apiVersion": "kubevirt.io/v1",
             "kind": "VirtualMachineInstance",
             "metadata": {"name": "web", "namespace": "acme"},
-            "status": {"nodeName": "node-1"},
+            "status": {
+                "nodeName": "node-1",
+                "phase": "Running",
+                "conditions": [{"type": "Ready", "status": "True"}],
+            },
         }
     )
 

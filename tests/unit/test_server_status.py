@@ -10,7 +10,8 @@ def vm(printable: str, ready: bool = False, **status: Any) -> dict[str, Any]:
 
 
 def vmi(node: str = "node-1", **status: Any) -> dict[str, Any]:
-    return {"metadata": {"uid": "i-1"}, "spec": {}, "status": {"nodeName": node, **status}}
+    ready = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+    return {"metadata": {"uid": "i-1"}, "spec": {}, "status": {"nodeName": node, **ready, **status}}
 
 
 def test_a_running_ready_vm_is_active_on_its_node() -> None:
@@ -21,6 +22,14 @@ def test_a_running_ready_vm_is_active_on_its_node() -> None:
         "Running",
         "running on node-2",
     )
+
+
+def test_a_new_instance_is_not_active_on_its_machines_lagging_readiness() -> None:
+    """The machine still says Running and ready of the instance just replaced."""
+    starting = vmi("node-2", phase="Scheduling", conditions=[])
+    state = vm_state(True, vm("Running", ready=True), starting)
+    assert (state.phase, state.ready, state.reason) == ("Building", False, "Starting")
+    assert not vm_state(True, vm("Running", ready=True), None).ready
 
 
 def test_a_vm_copying_its_root_disk_is_building() -> None:

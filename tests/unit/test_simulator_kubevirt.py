@@ -1,6 +1,8 @@
 """The simulated KubeVirt: instances, launcher pods and statuses, built without a cluster."""
 
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -655,3 +657,32 @@ def test_an_instances_launcher_pod_has_one_name_however_many_handlers_make_it() 
     assert launcher.launcher_suffix(first) == launcher.launcher_suffix(again)
     assert launcher.launcher_suffix(first) != launcher.launcher_suffix(other)
     assert len(launcher.launcher_suffix(first)) == 5
+
+
+def test_one_object_is_reconciled_by_one_thread_at_a_time() -> None:
+    """As a controller's work queue does: two events of one machine never overlap, while
+    another machine's go on beside them."""
+    inside = {"web": 0, "other": 0}
+    overlaps: list[str] = []
+    started = {name: threading.Event() for name in inside}
+    met_the_other: list[bool] = []
+
+    @kube.one_at_a_time
+    def reconcile(namespace: str, name: str) -> None:
+        inside[name] += 1
+        if inside[name] > 1:
+            overlaps.append(name)
+        started[name].set()
+        met_the_other.append(started["other" if name == "web" else "web"].wait(timeout=5))
+        time.sleep(0.02)
+        inside[name] -= 1
+
+    threads = [
+        threading.Thread(target=reconcile, args=("ns", name)) for name in ("web", "other") * 3
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert overlaps == []
+    assert met_the_other == [True] * 6

@@ -65,9 +65,23 @@ def vm_state(running: bool, vm: Manifest | None, vmi: Manifest | None) -> State:
             return State("Shutoff", True, "Stopped", "stopped as requested")
         return State("Active", False, "Stopping", f"stopping ({printable})")
     if printable == "Running" and status.get("ready"):
+        if not instance_ready(vmi):
+            # The VirtualMachine's status lags its instance's: a replaced instance's readiness
+            # is still on it while the new one starts, which must not pass for the new one's.
+            return State("Building", False, "Starting", "starting")
         node = ((vmi or {}).get("status") or {}).get("nodeName")
         return State("Active", True, "Running", f"running on {node}" if node else "running")
     return State("Building", False, printable, _building_message(printable, vm))
+
+
+def instance_ready(vmi: Manifest | None) -> bool:
+    """The instance itself runs and is ready, as virt-handler last reported it."""
+    status = (vmi or {}).get("status") or {}
+    return (
+        not deleting(vmi)
+        and status.get("phase") == "Running"
+        and _condition(vmi, "Ready").get("status") == "True"
+    )
 
 
 def _building_message(printable: str, vm: Manifest) -> str:
