@@ -249,11 +249,12 @@ def confirm_resize_in_console(
     ns: str,
     name: str,
 ) -> None:
-    """A resized Server offers Confirm and Revert, and no other resize, until one is chosen."""
+    """A resized Server offers Confirm and Revert, and no other resize nor a reboot, until one
+    is chosen."""
     cluster.wait(f"server/{name}", "jsonpath={.status.phase}=VerifyResize", ns, timeout=120)
     page = member.get(f"/p/{ns}/servers/{name}").text
     assert f"/{name}/confirm-resize" in page and f"/{name}/revert-resize" in page
-    assert f"/{name}/resize" not in page
+    assert f"/{name}/resize" not in page and f"/{name}/reboot" not in page
     submit(f"servers/{name}/confirm-resize")
     cluster.wait(f"server/{name}", "jsonpath={.status.phase}=Active", ns, timeout=60)
     assert "has no resize to revert" in submit(f"servers/{name}/revert-resize").text
@@ -315,6 +316,7 @@ def test_every_form_and_action_of_a_member_reaches_the_api_server(
     submit("servers/formed/reboot")
     assert cluster.get("server", "formed", ns)["spec"]["rebootRequestedAt"]
     page = member.get(f"/p/{ns}/servers/formed").text
+    assert "/formed/reboot" in page
     assert f"<option>{t.large}</option>" in page and f"<option>{t.small}</option>" not in page
     submit("servers/formed/resize", flavor=t.large)
     assert cluster.get("server", "formed", ns)["spec"]["flavor"] == t.large

@@ -392,6 +392,26 @@ def test_a_resize_restarts_once_in_the_new_flavor_and_waits_for_confirmation(
     # A restarted operator finds the resize waiting, and restarts nothing.
     restart_and_watch_quietly(cluster, operator, "rs", ns)
     assert instance_uid(cluster, "rs", ns) == second
+    # As Nova, nothing acts on a Server in VerifyResize: a reboot and a live migration are
+    # refused, each answered once.
+    at = "2026-12-04T09:00:00Z"
+    requests = json.dumps({"spec": {"rebootRequestedAt": at, "migrateRequestedAt": at}})
+    cluster.kubectl("patch", "server", "rs", "-n", ns, "--type=merge", "-p", requests)
+    cluster.wait("server/rs", f"jsonpath={{.status.rebootedFor}}={at}", ns)
+    cluster.wait("server/rs", "jsonpath={.status.migration.reason}=ResizeNotConfirmed", ns)
+    refused = cluster.settled("server", "rs", ns)
+    assert (refused["status"]["phase"], refused["status"]["migration"]["phase"]) == (
+        "VerifyResize", "Failed",
+    )  # fmt: skip
+    assert "confirm it (spec.resizeConfirmedAt)" in refused["status"]["migration"]["message"]
+    refusals = sorted(
+        str(event["message"]).split(" cannot be ")[1].split(":")[0]
+        for event in cluster.events("rs", ns)
+        if event["reason"] == "ResizeNotConfirmed"
+    )
+    assert refusals == ["live-migrated", "rebooted"]
+    assert instance_uid(cluster, "rs", ns) == second
+    assert cluster.kubectl("get", "vmim", "-n", ns, "-o", "name").stdout.split() == []
 
     confirm_resize(cluster, "rs", ns, "2026-12-04T10:00:00Z")
     confirmed = active(cluster, "rs", ns)

@@ -64,6 +64,20 @@ def movable(spec: ServerSpec, instance: Manifest | None) -> str:
     return str(status.get("nodeName"))
 
 
+def awaiting_confirmation(status: ServerStatus, action: str) -> None:
+    """Nova refuses to act on a server in VERIFY_RESIZE: what it runs now is not settled, and
+    a revert must find it as the resize left it."""
+    if status.previous_flavor is None:
+        return
+    flavor = status.flavor.name if status.flavor else ""
+    raise InvalidInput(
+        "ResizeNotConfirmed",
+        f"a Server waiting for its resize to {flavor} to be confirmed cannot be {action}: "
+        f"confirm it (spec.resizeConfirmedAt) or revert it (spec.flavor: "
+        f"{status.previous_flavor.name}) first, then ask again",
+    )
+
+
 def choose_target(wanted: Request, source: str) -> str:
     """The node to move to: of those passing every filter (the node left excluded), the one
     with the most free memory, as Nova's RAM weigher ranks them."""
@@ -92,6 +106,7 @@ def migrate(body: kopf.Body, spec: ServerSpec, placement: Placement) -> dict[str
     instance = kube.read(VM_API_VERSION, "VirtualMachineInstance", owner.name, owner.namespace)
     source = status.host
     try:
+        awaiting_confirmation(status, "live-migrated")
         source = movable(spec, instance)
         flavor = status.flavor
         if flavor is None:

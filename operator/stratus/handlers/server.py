@@ -75,7 +75,7 @@ from stratus.core.resolve import (
 from stratus.core.units import amount, quantity
 from stratus.core.workqueue import hold_all
 from stratus.handlers.loadbalancer import member_probe
-from stratus.handlers.migration import follow, migrate, under_way
+from stratus.handlers.migration import awaiting_confirmation, follow, migrate, under_way
 from stratus.ipam.ports import Holder, allocate, holder_addresses, release, taken_addresses
 from stratus.placement import inventory
 from stratus.placement.filters import hosts_for
@@ -553,6 +553,11 @@ def reboot(body: kopf.Body, spec: ServerSpec) -> dict[str, Any]:
     requested = spec.reboot_requested_at
     if requested is None or requested == status.rebooted_for:
         return {}
+    try:
+        awaiting_confirmation(status, "rebooted")
+    except InvalidInput as refused:  # recorded as answered: a new request asks again
+        kopf.event(body, type="Warning", reason=refused.reason, message=refused.message)
+        return {"rebootedFor": requested}
     api_version, kind = instance_kind(spec)
     instance = kube.read(api_version, kind, owner.name, owner.namespace)
     uid = (
