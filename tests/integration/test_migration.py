@@ -295,42 +295,6 @@ def test_host_maintenance_moves_every_server_off_the_node_and_ends_in_service(
     assert "stratus.io/cordoned-by" not in (back["metadata"].get("annotations") or {})
 
 
-def test_a_server_waiting_in_verify_resize_leaves_a_node_in_maintenance_once_confirmed(
-    cluster: Cluster, tenant: str, maintenance_node: str
-) -> None:
-    ns, node = tenant, maintenance_node
-    larger = f"{ns}-m"
-    cluster.apply(stratus_object("Flavor", larger, {"vcpus": 1, "memory": "2Gi", "disk": "2Gi"}))
-    for other in NODES:
-        cluster.kubectl("cordon", other)
-    cluster.apply(server("rz", ns))
-    assert running(cluster, "rz", ns)["status"]["host"] == node
-    cluster.apply(server("rz", ns, flavor=larger))
-    cluster.wait("server/rz", "jsonpath={.status.phase}=VerifyResize", ns, timeout=120)
-    for other in NODES:
-        cluster.kubectl("uncordon", other)
-
-    hm = f"hm-{ns}"
-    cluster.apply(stratus_object("HostMaintenance", hm, {"node": node}))
-    cluster.wait(f"hostmaintenance/{hm}", "jsonpath={.status.phase}=Blocked", timeout=120)
-    found = cluster.get("hostmaintenance", hm)
-    assert found is not None
-    [unmovable] = found["status"]["unmovable"]
-    assert (unmovable["server"], unmovable["reason"]) == (f"{ns}/rz", "ResizeNotConfirmed")
-    assert cluster.get("server", "rz", ns)["status"]["host"] == node
-
-    # The tenant confirms: the Server now leaves, and the node is empty.
-    patch = json.dumps({"spec": {"resizeConfirmedAt": "2026-12-05T00:00:00Z"}})
-    cluster.kubectl("patch", "server", "rz", "-n", ns, "--type", "merge", "-p", patch)
-    cluster.wait(f"hostmaintenance/{hm}", "condition=Ready", timeout=120)
-    found = cluster.get("hostmaintenance", hm)
-    assert found is not None
-    assert (found["status"]["phase"], found["status"]["unmovable"]) == ("InMaintenance", [])
-    moved = running(cluster, "rz", ns)["status"]
-    assert moved["host"] in NODES and moved["flavor"]["name"] == larger
-    assert (moved["migration"]["phase"], moved["migration"]["sourceHost"]) == ("Succeeded", node)
-
-
 def test_maintenance_of_a_missing_node_says_so(cluster: Cluster, operator: Operator) -> None:
     cluster.apply(stratus_object("HostMaintenance", "hm-nowhere", {"node": "node-404"}))
     try:

@@ -7,7 +7,7 @@ from typing import Any
 import kopf
 import pytest
 
-from stratus.api.server import RESIZE_NOT_CONFIRMED, ServerSpec
+from stratus.api.server import ServerSpec
 from stratus.builders.server import Placement
 from stratus.core import indexes
 from stratus.core.errors import InvalidInput
@@ -162,14 +162,14 @@ def moved_server(name: str, request: str, phase: str, reason: str | None = None)
 
 
 def test_the_maintenance_summary_lists_what_moves_and_what_cannot() -> None:
-    owner = {"metadata": {"name": "hm", "uid": "0123456789"}, "spec": {"node": "hv"}}
+    owner = {"metadata": {"name": "hm", "uid": "0123456789"}}
     request = maintenance.maintenance_request(owner)
     assert request == "HostMaintenance/hm/01234567"
     waiting = {"metadata": {"namespace": "acme", "name": "new"}, "status": {}}
     moving = moved_server("moving", request, "Running")
     stuck = moved_server("stuck", request, "Failed", "NoValidHost")
     earlier = moved_server("earlier", "migrateRequestedAt", "Failed", "NoValidHost")
-    assert [maintenance.tried(s, owner) for s in (waiting, moving, stuck, earlier)] == [
+    assert [maintenance.tried(s, owner, "hv") for s in (waiting, moving, stuck, earlier)] == [
         False,
         True,
         True,
@@ -188,7 +188,7 @@ def test_the_maintenance_summary_lists_what_moves_and_what_cannot() -> None:
 
 
 def test_a_server_that_cannot_leave_a_node_in_maintenance_is_tried_once(api: FakeKube) -> None:
-    owner = {"metadata": {"name": "hm", "uid": "0123456789"}, "spec": {"node": "node-1"}}
+    owner = {"metadata": {"name": "hm", "uid": "0123456789"}}
     indexes._bound["maintenances_by_node"] = {"node-1": [owner]}
     body = server(api, runtime="kata", migrateRequestedAt=None)
     spec = ServerSpec.model_validate(body["spec"])
@@ -199,16 +199,5 @@ def test_a_server_that_cannot_leave_a_node_in_maintenance_is_tried_once(api: Fak
         "node-1",
     )
     body["status"]["migration"] = record
-    assert maintenance.tried(body, owner)
+    assert maintenance.tried(body, owner, "node-1")
     assert migration.migrate(body, spec, Placement()) == {}
-
-
-def test_a_server_refused_for_an_unconfirmed_resize_tries_again_once_it_is_settled() -> None:
-    owner = {"metadata": {"name": "hm", "uid": "0123456789"}, "spec": {"node": "hv"}}
-    request = maintenance.maintenance_request(owner)
-    refused = moved_server("rz", request, "Failed", RESIZE_NOT_CONFIRMED)
-    refused["status"]["previousFlavor"] = {"name": "small", "vcpus": 1, "memory": "1Gi"}
-    assert maintenance.tried(refused, owner)
-    del refused["status"]["previousFlavor"]  # confirmed, or reverted
-    assert not maintenance.tried(refused, owner)
-    assert maintenance.tried(moved_server("stuck", request, "Failed", "NoValidHost"), owner)

@@ -217,8 +217,6 @@ MIGRATION_PHASES = (
 )
 """KubeVirt's VirtualMachineInstanceMigration phases, in order."""
 MIGRATION_DONE = ("Succeeded", "Failed")
-RESIZE_NOT_CONFIRMED = "ResizeNotConfirmed"
-"""Why a Server waiting in VerifyResize was not rebooted or moved."""
 
 
 class ResizeFailure(Model):

@@ -11,7 +11,7 @@ from typing import Any
 import kopf
 
 from stratus.api.maintenance import HOST_MAINTENANCE, HostMaintenanceSpec
-from stratus.api.server import MIGRATION_DONE, RESIZE_NOT_CONFIRMED, SERVER
+from stratus.api.server import MIGRATION_DONE, SERVER
 from stratus.constants import GROUP, VERSION
 from stratus.core import kube
 from stratus.core.errors import DependencyNotReady, InvalidInput
@@ -72,18 +72,14 @@ def _migration(server: Mapping[str, Any]) -> Mapping[str, Any]:
     return (server.get("status") or {}).get("migration") or {}
 
 
-def tried(server: Mapping[str, Any], maintenance: Mapping[str, Any]) -> bool:
-    """Whether the Server already tried to move off its node for this maintenance (it may be
-    moving). Each tries once, but a resize that stood in the way, confirmed or reverted since,
-    is no answer: the administrator asked before the tenant settled it, and cannot ask again."""
+def tried(server: Mapping[str, Any], maintenance: Mapping[str, Any], node: str) -> bool:
+    """Whether the Server already tried to move for this maintenance (it may be moving)."""
     migration = _migration(server)
     if migration and migration.get("phase") not in MIGRATION_DONE:
         return True
-    settled = not (server.get("status") or {}).get("previousFlavor")
     return (
         migration.get("requestedBy") == maintenance_request(maintenance)
-        and migration.get("sourceHost") == maintenance["spec"]["node"]
-        and not (migration.get("reason") == RESIZE_NOT_CONFIRMED and settled)
+        and migration.get("sourceHost") == node
     )
 
 
@@ -112,7 +108,7 @@ def ensure_maintenance(body: kopf.Body) -> Outcome:
     servers = sorted(servers_by_host.get(spec.node), key=server_key)
     server_parent = PARENTS[SERVER.kind]
     for server in servers:
-        if not tried(server, body):
+        if not tried(server, body, spec.node):
             run(SERVER, server, server_parent.ensure, Strength.ENSURE)
     return summary(body, spec.node, servers, cordoned)
 
@@ -132,7 +128,7 @@ def summary(
             "message": str(_migration(s).get("message") or ""),
         }
         for s in servers
-        if tried(s, maintenance) and _migration(s).get("phase") == "Failed"
+        if tried(s, maintenance, node) and _migration(s).get("phase") == "Failed"
     ]
     fields = {
         "cordoned": cordoned,

@@ -10,13 +10,7 @@ from typing import Any
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from stratus.api.server import (
-    MIGRATION_DONE,
-    RESIZE_NOT_CONFIRMED,
-    ServerMigration,
-    ServerSpec,
-    ServerStatus,
-)
+from stratus.api.server import MIGRATION_DONE, ServerMigration, ServerSpec, ServerStatus
 from stratus.builders.kubevirt import VM_API_VERSION, build_migration, migration_name
 from stratus.builders.meta import Manifest, Owner
 from stratus.builders.server import Placement
@@ -24,7 +18,7 @@ from stratus.core import kube
 from stratus.core.conditions import find
 from stratus.core.errors import InvalidInput, StratusError
 from stratus.core.reconcile import commit_status, parse_status
-from stratus.handlers.maintenance import maintenance_of, maintenance_request, tried
+from stratus.handlers.maintenance import maintenance_of, maintenance_request
 from stratus.placement import inventory
 from stratus.placement.filters import Request, hosts_for
 from stratus.placement.sizing import placement_request
@@ -33,15 +27,19 @@ USER_REQUEST = "migrateRequestedAt"
 MIGRATION_KIND = "VirtualMachineInstanceMigration"
 
 
-def new_request(body: kopf.Body, spec: ServerSpec, status: ServerStatus) -> str | None:
+def new_request(spec: ServerSpec, status: ServerStatus) -> str | None:
     """What asks this Server to move and has not been acted on: a new migrateRequestedAt, or
-    the maintenance of the node it runs on, which it has not tried yet."""
+    the maintenance of the node it runs on (tried once per maintenance and node)."""
     if spec.migrate_requested_at and spec.migrate_requested_at != status.migrated_for:
         return USER_REQUEST
     maintenance = maintenance_of(status.host) if status.host else None
-    if maintenance is None or spec.power_state != "Running" or tried(body, maintenance):
+    if maintenance is None or spec.power_state != "Running":
         return None
-    return maintenance_request(maintenance)
+    request = maintenance_request(maintenance)
+    last = status.migration
+    if last and last.requested_by == request and last.source_host == status.host:
+        return None
+    return request
 
 
 def movable(spec: ServerSpec, instance: Manifest | None) -> str:
@@ -73,7 +71,7 @@ def awaiting_confirmation(status: ServerStatus, action: str) -> None:
         return
     flavor = status.flavor.name if status.flavor else ""
     raise InvalidInput(
-        RESIZE_NOT_CONFIRMED,
+        "ResizeNotConfirmed",
         f"a Server waiting for its resize to {flavor} to be confirmed cannot be {action}: "
         f"confirm it (spec.resizeConfirmedAt) or revert it (spec.flavor: "
         f"{status.previous_flavor.name}) first, then ask again",
@@ -96,7 +94,7 @@ def migrate(body: kopf.Body, spec: ServerSpec, placement: Placement) -> dict[str
     status = parse_status(ServerStatus, body)
     if status.migration and status.migration.phase not in MIGRATION_DONE:
         return follow(body, status.migration)
-    request = new_request(body, spec, status)
+    request = new_request(spec, status)
     if request is None:
         return {}
     owner = Owner.of(body)
