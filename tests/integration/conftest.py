@@ -316,7 +316,9 @@ class Operator(OperatorProcess):
         """The operator's log lines of this test session, every restart included."""
         with self.log.open("rb") as log:
             log.seek(self.session_start or 0)
-            return log.read().decode().splitlines()
+            text = log.read().decode(errors="replace")
+        # The operator may be writing a line at this moment: only the lines it ended count.
+        return text.split("\n")[:-1]
 
     def writes(self, *kinds: str) -> float:
         """Write requests this process has sent to the API, to objects of `kinds` or of any."""
