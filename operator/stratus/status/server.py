@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stratus.builders.meta import Manifest
+from stratus.core.conditions import is_ready
 from stratus.placement.filters import NO_VALID_HOST
 
 VM_BUILDING = ("Provisioning", "Starting", "WaitingForVolumeBinding", "Migrating", "Unknown")
@@ -65,7 +66,7 @@ def vm_state(running: bool, vm: Manifest | None, vmi: Manifest | None) -> State:
             return State("Shutoff", True, "Stopped", "stopped as requested")
         return State("Active", False, "Stopping", f"stopping ({printable})")
     if printable == "Running" and status.get("ready"):
-        if not instance_ready(vmi):
+        if not running_and_ready(vmi):
             # The VirtualMachine's status lags its instance's: a replaced instance's readiness
             # is still on it while the new one starts, which must not pass for the new one's.
             return State("Building", False, "Starting", "starting")
@@ -74,13 +75,13 @@ def vm_state(running: bool, vm: Manifest | None, vmi: Manifest | None) -> State:
     return State("Building", False, printable, _building_message(printable, vm))
 
 
-def instance_ready(vmi: Manifest | None) -> bool:
-    """The instance itself runs and is ready, as virt-handler last reported it."""
-    status = (vmi or {}).get("status") or {}
+def running_and_ready(obj: Manifest | None) -> bool:
+    """The instance (or Kata Pod) itself runs and is ready, as its node last reported it."""
     return (
-        not deleting(vmi)
-        and status.get("phase") == "Running"
-        and _condition(vmi, "Ready").get("status") == "True"
+        obj is not None
+        and not deleting(obj)
+        and (obj.get("status") or {}).get("phase") == "Running"
+        and is_ready(obj)
     )
 
 
@@ -112,7 +113,7 @@ def pod_state(running: bool, pod: Manifest | None) -> State:
         waiting = (container.get("state") or {}).get("waiting") or {}
         if waiting.get("reason") in VM_FAILED:
             return State("Error", False, str(waiting["reason"]), str(waiting.get("message") or ""))
-    if status.get("phase") == "Running" and _condition(pod, "Ready").get("status") == "True":
+    if running_and_ready(pod):
         return State("Active", True, "Running", f"running on {pod['spec'].get('nodeName')}")
     return State("Building", False, "Starting", f"the Pod is {status.get('phase') or 'Pending'}")
 
